@@ -1,0 +1,78 @@
+"""EV Charging: an OCPP central system for Home Assistant."""
+
+from pathlib import Path
+
+from homeassistant.const import CONF_HOST, CONF_PORT, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN, LEDGER_FILENAME
+from .csms.central import CentralSystem
+from .ledger import Ledger
+from .runtime import (
+    EvChargingConfigEntry,
+    EvChargingData,
+    HomeAssistantListener,
+    settings_from_options,
+)
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:
+    """Open the ledger, bring back known chargers and start listening for chargers."""
+    ledger = Ledger(Path(hass.config.path(LEDGER_FILENAME)))
+    await ledger.open()
+    central = CentralSystem(
+        ledger, settings_from_options(entry.options), HomeAssistantListener(hass, entry), dt_util.utcnow
+    )
+    try:
+        await central.load()
+        await central.start(entry.data[CONF_HOST], entry.data[CONF_PORT])
+    except OSError as err:
+        await central.stop()
+        await ledger.close()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="port_unavailable",
+            translation_placeholders={"port": str(entry.data[CONF_PORT]), "error": str(err)},
+        ) from err
+    except BaseException:
+        await central.stop()
+        await ledger.close()
+        raise
+    entry.runtime_data = EvChargingData(ledger, central)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:
+    """Stop the central system (sockets closed, port freed) and close the ledger."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.central.stop()
+        await entry.runtime_data.ledger.close()
+    return unloaded
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:
+    # Options apply live: restarting the server would drop every charger.
+    entry.runtime_data.central.apply_settings(settings_from_options(entry.options))
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: EvChargingConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the owner delete a charger that is not connected; its history stays in the ledger."""
+    central = entry.runtime_data.central
+    for domain, charger_id in device.identifiers:
+        if domain != DOMAIN:
+            continue
+        charger = central.chargers.get(charger_id)
+        if charger is not None and charger.connected:
+            return False
+        await central.forget(charger_id)
+    return True

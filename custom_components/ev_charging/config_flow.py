@@ -1,0 +1,268 @@
+"""Config, options, reconfigure and charger-approval flows."""
+
+import asyncio
+import socket
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+
+from .const import (
+    CONF_AUTO_ACCEPT,
+    CONF_CHARGER_ID,
+    CONF_CHARGERS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_LENIENT,
+    CONF_PING_INTERVAL,
+    CONF_START_TRANSACTION_DELAY,
+    DEFAULT_AUTO_ACCEPT,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DOMAIN,
+)
+
+PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
+SECONDS_SELECTOR = NumberSelector(
+    NumberSelectorConfig(min=10, max=86400, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX)
+)
+
+
+def _server_schema(host: str, port: int) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_HOST, default=host): TextSelector(),
+            vol.Required(CONF_PORT, default=port): PORT_SELECTOR,
+        }
+    )
+
+
+def _settings_schema(heartbeat_interval: int, auto_accept: bool) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_HEARTBEAT_INTERVAL, default=heartbeat_interval): SECONDS_SELECTOR,
+            vol.Required(CONF_AUTO_ACCEPT, default=auto_accept): BooleanSelector(),
+        }
+    )
+
+
+def _bind(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+async def _port_error(host: str, port: int) -> str | None:
+    """A translation key if the central system could not listen there."""
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _bind, host, port)
+    except socket.gaierror:
+        return "invalid_host"
+    except OSError:
+        return "port_in_use"
+    return None
+
+
+class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up the central system; approve chargers that ask to connect."""
+
+    VERSION = 1
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose where the central system listens and how chargers are let in."""
+        await self.async_set_unique_id(DOMAIN)
+        self._abort_if_unique_id_configured()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            port = int(user_input[CONF_PORT])
+            if error := await _port_error(user_input[CONF_HOST], port):
+                errors[CONF_PORT if error == "port_in_use" else CONF_HOST] = error
+            else:
+                return self.async_create_entry(
+                    title="EV Charging",
+                    data={CONF_HOST: user_input[CONF_HOST], CONF_PORT: port},
+                    options={
+                        CONF_HEARTBEAT_INTERVAL: int(user_input[CONF_HEARTBEAT_INTERVAL]),
+                        CONF_AUTO_ACCEPT: user_input[CONF_AUTO_ACCEPT],
+                    },
+                )
+        schema = _server_schema(DEFAULT_HOST, DEFAULT_PORT).extend(
+            _settings_schema(DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_AUTO_ACCEPT).schema
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Move the central system to another address or port."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            host, port = user_input[CONF_HOST], int(user_input[CONF_PORT])
+            unchanged = (host, port) == (entry.data[CONF_HOST], entry.data[CONF_PORT])
+            if not unchanged and (error := await _port_error(host, port)):
+                errors[CONF_PORT if error == "port_in_use" else CONF_HOST] = error
+            else:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_HOST: host, CONF_PORT: port}
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_server_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]),
+            errors=errors,
+        )
+
+    async def async_step_integration_discovery(
+        self, discovery_info: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """An unknown charger connected: ask the owner whether to let it in."""
+        self._charger_id = discovery_info[CONF_CHARGER_ID]
+        await self.async_set_unique_id(f"charger_{self._charger_id}")
+        self._abort_if_unique_id_configured()
+        self.context["title_placeholders"] = {"charger_id": self._charger_id}
+        self._vendor = discovery_info.get("vendor") or "?"
+        self._model = discovery_info.get("model") or "?"
+        return await self.async_step_approve()
+
+    async def async_step_approve(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Approve the charger: it gets a device and its BootNotification is Accepted."""
+        hub = self._hub_entry()
+        if hub is None:
+            return self.async_abort(reason="not_loaded")
+        if user_input is not None:
+            await hub.runtime_data.central.approve(self._charger_id)
+            return self.async_abort(
+                reason="charger_approved", description_placeholders={"charger_id": self._charger_id}
+            )
+        return self.async_show_form(
+            step_id="approve",
+            description_placeholders={
+                "charger_id": self._charger_id,
+                "vendor": self._vendor,
+                "model": self._model,
+            },
+        )
+
+    def _hub_entry(self) -> ConfigEntry | None:
+        for entry in self.hass.config_entries.async_entries(DOMAIN):
+            if entry.state is ConfigEntryState.LOADED:
+                return entry
+        return None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """The options flow."""
+        return EvChargingOptionsFlow()
+
+
+class EvChargingOptionsFlow(OptionsFlow):
+    """Change settings live: heartbeat, approval policy, per-charger quirks."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose what to change."""
+        return self.async_show_menu(step_id="init", menu_options=["settings", "charger"])
+
+    async def async_step_settings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Heartbeat interval and whether unknown chargers are let in automatically."""
+        options = self.config_entry.options
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    **options,
+                    CONF_HEARTBEAT_INTERVAL: int(user_input[CONF_HEARTBEAT_INTERVAL]),
+                    CONF_AUTO_ACCEPT: user_input[CONF_AUTO_ACCEPT],
+                }
+            )
+        return self.async_show_form(
+            step_id="settings",
+            data_schema=_settings_schema(
+                options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
+                options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
+            ),
+        )
+
+    async def async_step_charger(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick the charger whose quirks to change."""
+        chargers = sorted(
+            charger_id
+            for charger_id, charger in self.config_entry.runtime_data.central.chargers.items()
+            if charger.approved
+        )
+        if not chargers:
+            return self.async_abort(reason="no_chargers")
+        if user_input is not None:
+            self._charger_id = user_input[CONF_CHARGER_ID]
+            return await self.async_step_quirks()
+        return self.async_show_form(
+            step_id="charger",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_CHARGER_ID): SelectSelector(
+                        SelectSelectorConfig(options=chargers, mode=SelectSelectorMode.DROPDOWN)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_quirks(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Workarounds for one charger's firmware."""
+        options = self.config_entry.options
+        all_quirks: dict[str, dict[str, Any]] = dict(options.get(CONF_CHARGERS, {}))
+        if user_input is not None:
+            all_quirks[self._charger_id] = {
+                CONF_PING_INTERVAL: float(user_input[CONF_PING_INTERVAL]),
+                CONF_START_TRANSACTION_DELAY: float(user_input[CONF_START_TRANSACTION_DELAY]),
+                CONF_LENIENT: user_input[CONF_LENIENT],
+            }
+            return self.async_create_entry(data={**options, CONF_CHARGERS: all_quirks})
+        current = all_quirks.get(self._charger_id, {})
+        return self.async_show_form(
+            step_id="quirks",
+            description_placeholders={"charger_id": self._charger_id},
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_PING_INTERVAL, default=current.get(CONF_PING_INTERVAL, 0)
+                    ): NumberSelector(
+                        NumberSelectorConfig(
+                            min=0, max=3600, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+                        )
+                    ),
+                    vol.Required(
+                        CONF_START_TRANSACTION_DELAY,
+                        default=current.get(CONF_START_TRANSACTION_DELAY, 0),
+                    ): NumberSelector(
+                        NumberSelectorConfig(
+                            min=0, max=30, step=0.1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+                        )
+                    ),
+                    vol.Required(CONF_LENIENT, default=current.get(CONF_LENIENT, False)): BooleanSelector(),
+                }
+            ),
+        )

@@ -1,0 +1,20 @@
+"""Constants of the EV Charging integration."""
+
+from typing import Final
+
+DOMAIN: Final = "ev_charging"
+
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+CONF_AUTO_ACCEPT: Final = "auto_accept"
+CONF_CHARGERS: Final = "chargers"
+CONF_CHARGER_ID: Final = "charger_id"
+CONF_PING_INTERVAL: Final = "ping_interval"
+CONF_START_TRANSACTION_DELAY: Final = "start_transaction_delay"
+CONF_LENIENT: Final = "lenient"
+
+DEFAULT_HOST: Final = "0.0.0.0"
+DEFAULT_PORT: Final = 9000
+DEFAULT_HEARTBEAT_INTERVAL: Final = 60
+DEFAULT_AUTO_ACCEPT: Final = False
+
+LEDGER_FILENAME: Final = "ev_charging.db"

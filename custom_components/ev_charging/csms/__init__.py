@@ -1,0 +1,1 @@
+"""The OCPP central system: plain Python, no Home Assistant imports."""

@@ -1,0 +1,436 @@
+"""The central system: the websocket server, chargers' state and the ledger bookkeeping."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from decimal import Decimal
+import logging
+import ssl
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from aiohttp import WSCloseCode, web
+from ocpp.exceptions import PropertyConstraintViolationError
+from ocpp.messages import MessageType, get_validator
+from ocpp.v16 import call
+
+from ..ledger import ChargerRecord, Ledger, MeterReading
+from .connection import ChargerConnection
+from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
+from .protocol import OCPP_VERSION
+from .state import CentralSettings, ChargerState, ConnectorState
+
+_LOGGER = logging.getLogger(__name__)
+
+SUBPROTOCOLS = ("ocpp1.6",)
+MAX_CHARGER_ID_LENGTH = 64
+# A charger waiting for approval asks again after this many seconds.
+PENDING_RETRY_INTERVAL = 30
+# Until authorization lands, every tag may charge.
+ACCEPTED = {"status": "Accepted"}
+
+
+class CentralListener(Protocol):
+    """What the central system tells its host (Home Assistant) about chargers."""
+
+    def charger_added(self, charger: ChargerState) -> None:
+        """An approved charger is known: create its device and entities."""
+
+    def connector_added(self, charger: ChargerState, connector_id: int) -> None:
+        """An approved charger reported a connector not seen before."""
+
+    def charger_pending(self, charger: ChargerState) -> None:
+        """An unknown charger connected and waits for the owner's approval."""
+
+    def charger_booted(self, charger: ChargerState) -> None:
+        """An approved charger told us (again) who it is."""
+
+
+class CentralSystem:
+    """Hosts the OCPP 1.6J websocket endpoint and keeps every charger's state."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        settings: CentralSettings,
+        listener: CentralListener,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.listener = listener
+        self.now = now
+        self.chargers: dict[str, ChargerState] = {}
+        self.connections: dict[str, ChargerConnection] = {}
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Life cycle.
+
+    async def load(self) -> None:
+        """Bring back chargers, connectors and open transactions from the ledger."""
+        loop = asyncio.get_running_loop()
+        # The schema files are read from disk once; not on the event loop.
+        await loop.run_in_executor(None, _preload_validators)
+        for record in await self.ledger.load_chargers():
+            self.chargers[record.charger_id] = _charger_from_record(record)
+        for connector in await self.ledger.load_connectors():
+            if (charger := self.chargers.get(connector.charger_id)) is None:
+                continue
+            state = charger.connector(connector.connector_id)
+            state.status, state.error_code = connector.status, connector.error_code
+            state.status_at = connector.status_at
+            state.register_raw_wh = connector.register_raw_wh
+            state.register_offset_wh = connector.register_offset_wh
+            state.register_at = connector.register_at
+        for transaction in await self.ledger.load_open_transactions():
+            if (charger := self.chargers.get(transaction.charger_id)) is not None:
+                charger.connector(transaction.connector_id).transaction = transaction
+
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen for chargers; raises OSError if the port cannot be bound."""
+        app = web.Application()
+        app.router.add_get("/{path:.*}", self._websocket_handler)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        _LOGGER.info("OCPP central system listening on %s:%s", host, port)
+
+    async def stop(self) -> None:
+        """Close every charger's socket, free the port, end background work."""
+        for connection in list(self.connections.values()):
+            await connection.websocket.close(code=WSCloseCode.GOING_AWAY, message=b"Server stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def apply_settings(self, settings: CentralSettings) -> None:
+        """Take new settings live; a charger whose ping interval changed reconnects alone."""
+        old, self.settings = self.settings, settings
+        for charger_id, connection in list(self.connections.items()):
+            if old.quirks_for(charger_id).ping_interval != settings.quirks_for(charger_id).ping_interval:
+                self.background(
+                    connection.websocket.close(
+                        code=WSCloseCode.SERVICE_RESTART, message=b"Connection settings changed"
+                    )
+                )
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run follow-up work that must not hold up the answer to a charger."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def watch(self, future: Awaitable[Any]) -> None:
+        """Log if a ledger write nobody waits for fails."""
+
+        async def wait() -> None:
+            await future
+
+        self.background(wait())
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.error("Background work failed: %s", error, exc_info=error)
+
+    # Chargers and approval.
+
+    async def approve(self, charger_id: str, *, ask_boot: bool = True) -> ChargerState:
+        """Let a waiting charger in: it gets a device, entities and an Accepted boot."""
+        charger = self.chargers.get(charger_id) or self._new_charger(charger_id)
+        if charger.approved:
+            return charger
+        await self.ledger.save_charger(charger_id, self.now(), approved=True)
+        charger.approved = True
+        self.listener.charger_added(charger)
+        if ask_boot and (connection := self.connections.get(charger_id)) is not None:
+            # Ask for a new BootNotification so the charger hears it is Accepted now.
+            self.background(
+                connection.call(call.TriggerMessage(requested_message="BootNotification"))
+            )
+        return charger
+
+    async def forget(self, charger_id: str) -> None:
+        """Remove a charger (its history stays in the ledger); it must be approved again."""
+        if (connection := self.connections.get(charger_id)) is not None:
+            await connection.websocket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Removed")
+        self.chargers.pop(charger_id, None)
+        await self.ledger.forget_charger(charger_id)
+
+    def _connector(self, charger: ChargerState, connector_id: int) -> ConnectorState:
+        is_new = connector_id not in charger.connectors
+        connector = charger.connector(connector_id)
+        if is_new and charger.approved:
+            self.listener.connector_added(charger, connector_id)
+        return connector
+
+    def _new_charger(self, charger_id: str) -> ChargerState:
+        charger = self.chargers[charger_id] = ChargerState(charger_id)
+        return charger
+
+    # The websocket endpoint.
+
+    async def _websocket_handler(self, request: web.Request) -> web.StreamResponse:
+        charger_id = unquote(request.path.rstrip("/").rsplit("/", 1)[-1])
+        if not charger_id or len(charger_id) > MAX_CHARGER_ID_LENGTH or not charger_id.isprintable():
+            _LOGGER.warning("Refused a connection to %s: no usable charger id in the path", request.path)
+            raise web.HTTPNotFound(text="The URL must end with the charger id")
+        offered = [
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+        ]
+        if not any(protocol in SUBPROTOCOLS for protocol in offered):
+            _LOGGER.warning(
+                "Refused charger %s from %s: it offers subprotocols %s, this central system speaks %s",
+                charger_id, request.remote, offered or "none", ", ".join(SUBPROTOCOLS),
+            )
+            raise web.HTTPBadRequest(text=f"Supported subprotocols: {', '.join(SUBPROTOCOLS)}")
+
+        quirks = self.settings.quirks_for(charger_id)
+        websocket = web.WebSocketResponse(
+            protocols=SUBPROTOCOLS, heartbeat=quirks.ping_interval or None, autoping=True
+        )
+        await websocket.prepare(request)
+
+        charger = self.chargers.get(charger_id) or self._new_charger(charger_id)
+        if (previous := self.connections.get(charger_id)) is not None:
+            _LOGGER.info("%s connected again; closing its previous connection", charger_id)
+            await previous.websocket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Replaced")
+        connection = ChargerConnection(self, charger, websocket)
+        self.connections[charger_id] = connection
+        charger.connected = True
+        charger.last_seen = self.now()
+        _LOGGER.info("Charger %s connected from %s", charger_id, request.remote)
+        if charger.approved:
+            self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
+            charger.notify()
+        elif self.settings.auto_accept:
+            await self.approve(charger_id, ask_boot=False)
+        else:
+            self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
+            self.listener.charger_pending(charger)
+        try:
+            await connection.run()
+        finally:
+            if self.connections.get(charger_id) is connection:
+                del self.connections[charger_id]
+                charger.connected = False
+                _LOGGER.info("Charger %s disconnected", charger_id)
+                charger.notify()
+        return websocket
+
+    # What chargers tell us; called by ChargerConnection after validation.
+
+    async def boot(self, charger: ChargerState, payload: dict[str, Any]) -> tuple[str, int]:
+        """Record a BootNotification; returns the registration status and interval."""
+        boot = {
+            "vendor": payload["charge_point_vendor"],
+            "model": payload["charge_point_model"],
+            "serial_number": payload.get("charge_point_serial_number")
+            or payload.get("charge_box_serial_number"),
+            "firmware": payload.get("firmware_version"),
+        }
+        charger.vendor, charger.model = boot["vendor"], boot["model"]
+        charger.serial_number, charger.firmware = boot["serial_number"], boot["firmware"]
+        await self.ledger.save_charger(charger.charger_id, self.now(), boot=boot)
+        if not charger.approved:
+            self.listener.charger_pending(charger)
+            return "Pending", PENDING_RETRY_INTERVAL
+        charger.booted = True
+        self.listener.charger_booted(charger)
+        charger.notify()
+        return "Accepted", self.settings.heartbeat_interval
+
+    def heartbeat(self, charger: ChargerState) -> None:
+        """Note a Heartbeat."""
+        charger.last_heartbeat = self.now()
+        charger.notify()
+
+    def authorize(self, charger: ChargerState, id_tag: str) -> dict[str, str]:
+        """Decide whether a tag may charge (every tag, until authorization lands)."""
+        return dict(ACCEPTED)
+
+    async def status_notification(self, charger: ChargerState, payload: dict[str, Any]) -> None:
+        """Record a connector's (or, for connector 0, the charger's) status."""
+        connector_id = payload["connector_id"]
+        at = _timestamp(payload.get("timestamp")) or self.now()
+        connector = self._connector(charger, connector_id)
+        connector.status, connector.error_code = payload["status"], payload["error_code"]
+        connector.info = payload.get("info")
+        connector.vendor_error_code = payload.get("vendor_error_code")
+        connector.status_at = at
+        await self.ledger.save_connector_status(
+            charger.charger_id, connector_id, connector.status, connector.error_code, at
+        )
+        charger.notify()
+
+    async def start_transaction(
+        self, charger: ChargerState, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, str]]:
+        """Open a transaction in the ledger; returns its id and the tag's status."""
+        connector_id = payload["connector_id"]
+        started_at = _timestamp(payload["timestamp"])
+        assert started_at is not None
+        transaction = await self.ledger.start_transaction(
+            charger.charger_id,
+            connector_id,
+            payload["id_tag"],
+            payload["meter_start"],
+            started_at,
+            payload.get("reservation_id"),
+        )
+        connector = self._connector(charger, connector_id)
+        connector.transaction = transaction
+        await self._take_register(charger, connector_id, Decimal(payload["meter_start"]), started_at)
+        charger.notify()
+        return transaction.transaction_id, dict(ACCEPTED)
+
+    async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
+        """Store MeterValues and update the connector's live figures."""
+        connector_id = payload["connector_id"]
+        transaction_id = payload.get("transaction_id")
+        await self._store_meter_values(charger, connector_id, transaction_id, payload["meter_value"])
+        charger.notify()
+
+    async def stop_transaction(
+        self, charger: ChargerState, payload: dict[str, Any]
+    ) -> dict[str, str] | None:
+        """Close a transaction; its transactionData readings are stored with it."""
+        transaction_id = payload["transaction_id"]
+        stopped_at = _timestamp(payload["timestamp"])
+        assert stopped_at is not None
+        connector_id = next(
+            (
+                c.connector_id
+                for c in charger.connectors.values()
+                if c.transaction is not None and c.transaction.transaction_id == transaction_id
+            ),
+            None,
+        )
+        if payload.get("transaction_data"):
+            await self._store_meter_values(
+                charger, connector_id or 0, transaction_id, payload["transaction_data"]
+            )
+        transaction = await self.ledger.stop_transaction(
+            transaction_id, payload["meter_stop"], stopped_at, payload.get("reason"), payload.get("id_tag")
+        )
+        if transaction is None:
+            # Started while we were not listening (or the ledger was lost): the raw frame is
+            # kept; accepting lets the charger move on instead of retrying forever.
+            _LOGGER.warning(
+                "%s: StopTransaction for unknown transaction %s kept as a raw frame only",
+                charger.charger_id, transaction_id,
+            )
+        else:
+            connector = charger.connector(transaction.connector_id)
+            connector.transaction = None
+            connector.last_transaction = transaction
+            connector.power_kw = Decimal(0)
+            await self._take_register(
+                charger, transaction.connector_id, Decimal(payload["meter_stop"]), stopped_at
+            )
+        charger.notify()
+        return dict(ACCEPTED) if payload.get("id_tag") else None
+
+    def diagnostics_status(self, charger: ChargerState, status: str) -> None:
+        """Note a DiagnosticsStatusNotification."""
+        charger.diagnostics_status = status
+        charger.notify()
+
+    def firmware_status(self, charger: ChargerState, status: str) -> None:
+        """Note a FirmwareStatusNotification."""
+        charger.firmware_status = status
+        charger.notify()
+
+    async def _store_meter_values(
+        self,
+        charger: ChargerState,
+        connector_id: int,
+        transaction_id: int | None,
+        meter_values: list[dict[str, Any]],
+    ) -> None:
+        readings = []
+        connector = self._connector(charger, connector_id)
+        newest = None
+        for meter_value in meter_values:
+            timestamp = _timestamp(meter_value["timestamp"])
+            assert timestamp is not None
+            snapshot = normalise(timestamp, meter_value["sampled_value"])
+            energy_kwh = snapshot.total(ENERGY_REGISTER)
+            power_kw = snapshot.total(POWER)
+            readings.append(
+                MeterReading(
+                    charger.charger_id,
+                    connector_id,
+                    transaction_id,
+                    timestamp,
+                    None if energy_kwh is None else energy_kwh * 1000,
+                    None if power_kw is None else power_kw * 1000,
+                    [sample.as_dict() for sample in snapshot.samples] + snapshot.skipped,
+                )
+            )
+            if newest is None or timestamp >= newest.timestamp:
+                newest = snapshot
+        write = self.ledger.add_meter_readings(readings)
+        if newest is not None and (connector.register_at is None or newest.timestamp >= connector.register_at):
+            connector.power_kw = _or(newest.total(POWER), connector.power_kw)
+            connector.current_a = _or(newest.highest(CURRENT), connector.current_a)
+            connector.voltage_v = _or(newest.mean(VOLTAGE), connector.voltage_v)
+            connector.soc_percent = _or(newest.total(SOC), connector.soc_percent)
+            connector.temperature_c = _or(newest.highest(TEMPERATURE), connector.temperature_c)
+            if (energy_kwh := newest.total(ENERGY_REGISTER)) is not None:
+                await self._take_register(charger, connector_id, energy_kwh * 1000, newest.timestamp)
+        await write
+
+    async def _take_register(
+        self, charger: ChargerState, connector_id: int, raw_wh: Decimal, at: datetime
+    ) -> None:
+        connector = charger.connector(connector_id)
+        if connector.update_register(raw_wh, at):
+            await self.ledger.save_register(
+                charger.charger_id, connector_id, raw_wh, connector.register_offset_wh, at
+            )
+
+
+def _or(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
+    return fallback if value is None else value
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """Read an OCPP dateTime; a charger sending garbage gets PropertyConstraintViolation."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise PropertyConstraintViolationError(description=f"Not a dateTime: {value!r}") from err
+    if parsed.tzinfo is None:
+        raise PropertyConstraintViolationError(description=f"dateTime without time zone: {value!r}")
+    return parsed
+
+
+def _charger_from_record(record: ChargerRecord) -> ChargerState:
+    return ChargerState(
+        record.charger_id,
+        approved=record.approved,
+        vendor=record.vendor,
+        model=record.model,
+        serial_number=record.serial_number,
+        firmware=record.firmware,
+    )
+
+
+def _preload_validators() -> None:
+    for action in ChargerConnection.handled_actions():
+        get_validator(MessageType.Call, action, OCPP_VERSION)
+        get_validator(MessageType.CallResult, action, OCPP_VERSION)

@@ -1,0 +1,241 @@
+"""One charger's websocket session: the `ocpp` ChargePoint with 1.6-correct routing."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import InternalError, OCPPError, SecurityError
+from ocpp.messages import CallError, CallResult, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action
+
+from .protocol import (
+    FrameError,
+    IncomingCall,
+    IncomingReply,
+    UnreadableFrame,
+    check_action,
+    parse_frame,
+    validate_call,
+    validate_result,
+)
+
+if TYPE_CHECKING:
+    from ..ledger import FrameRef
+    from .central import CentralSystem
+    from .state import ChargerState
+
+_LOGGER = logging.getLogger(__name__)
+# The ocpp library logs every frame at INFO: under a logger of its own, so it can be turned
+# on alone (custom_components.ev_charging.csms.connection.frames: info).
+_FRAME_LOGGER = logging.getLogger(f"{__name__}.frames")
+
+# Messages that carry billing data: kept raw in the ledger before they are validated.
+TRANSACTION_ACTIONS = frozenset(
+    {Action.start_transaction, Action.stop_transaction, Action.meter_values}
+)
+# What a charger may send before the owner approved it.
+BEFORE_APPROVAL = frozenset({Action.boot_notification, Action.heartbeat})
+
+
+class _WebSocketAdapter:
+    """The connection interface the `ocpp` library expects, over aiohttp."""
+
+    def __init__(self, websocket: web.WebSocketResponse) -> None:
+        self._websocket = websocket
+
+    async def send(self, text: str) -> None:
+        await self._websocket.send_str(text)
+
+    async def recv(self) -> str:  # pragma: no cover - we run our own receive loop
+        raise RuntimeError("frames are read by ChargerConnection.run")
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """A handler's answer and the follow-up work to run after it was sent."""
+
+    payload: Any
+    after: Callable[[], Awaitable[None]] | None = None
+
+
+class ChargerConnection(ChargePoint):  # type: ignore[misc]
+    """Answers one charger; the central system holds the state and the ledger."""
+
+    def __init__(
+        self, central: CentralSystem, charger: ChargerState, websocket: web.WebSocketResponse
+    ) -> None:
+        super().__init__(
+            charger.charger_id, _WebSocketAdapter(websocket), response_timeout=30, logger=_FRAME_LOGGER
+        )
+        self.central = central
+        self.charger = charger
+        self.websocket = websocket
+        self._handled = frozenset(self.route_map)
+
+    @classmethod
+    def handled_actions(cls) -> list[str]:
+        """The actions this class answers (the `@on` handlers)."""
+        return [f._on_action for f in vars(cls).values() if hasattr(f, "_on_action")]
+
+    async def run(self) -> None:
+        """Read frames until the socket closes."""
+        async for message in self.websocket:
+            if message.type == web.WSMsgType.TEXT:
+                await self.route_message(message.data)
+            elif message.type == web.WSMsgType.BINARY:
+                self._unreadable(repr(message.data[:200]), "a binary frame, OCPP-J uses text")
+            elif message.type == web.WSMsgType.ERROR:
+                _LOGGER.warning("%s: websocket error %s", self.id, self.websocket.exception())
+
+    async def route_message(self, raw_msg: str) -> None:
+        """Answer one frame as OCPP 1.6 requires; the connection survives anything."""
+        central, charger = self.central, self.charger
+        received_at = central.now()
+        charger.last_seen = received_at
+        try:
+            message = parse_frame(raw_msg)
+        except UnreadableFrame as err:
+            self._unreadable(raw_msg, str(err))
+            return
+        except FrameError as err:
+            ref = self._record(err.action, err.message_id, raw_msg, received_at)
+            await self._send_error(err.message_id, err.action, err.error, ref)
+            return
+        if isinstance(message, IncomingReply):
+            try:
+                self._response_queue.put_nowait(unpack(message.raw))
+            except OCPPError as err:
+                _LOGGER.warning("%s: unusable reply %s: %s", self.id, message.raw[:200], err)
+            return
+
+        ref = self._record(message.action, message.message_id, raw_msg, received_at)
+        try:
+            handled = await self._handle(message)
+            payload = remove_nones(serialize_as_dict(handled.payload))
+            answer = snake_to_camel_case(payload)
+            validate_result(message.action, answer)
+        except OCPPError as err:
+            await self._send_error(message.message_id, message.action, err, ref)
+            return
+        except Exception:
+            _LOGGER.exception("%s: error while handling %s", self.id, message.action)
+            await self._send_error(
+                message.message_id, message.action, InternalError(description="Internal error"), ref
+            )
+            return
+        if ref is not None:
+            central.watch(central.ledger.record_outcome(ref, "ok"))
+        await self._send(CallResult(message.message_id, answer).to_json())
+        if handled.after is not None:
+            central.background(handled.after())
+
+    async def _handle(self, message: IncomingCall) -> Handled:
+        check_action(message.action, self._handled)
+        if not self.charger.approved and message.action not in BEFORE_APPROVAL:
+            raise SecurityError(description="This charger is waiting for the owner's approval")
+        validated = validate_call(
+            message.action,
+            message.payload,
+            lenient=self.central.settings.quirks_for(self.id).lenient,
+        )
+        if validated.fixes:
+            _LOGGER.warning(
+                "%s: accepted %s leniently: %s", self.id, message.action, "; ".join(validated.fixes)
+            )
+        handler = self.route_map[message.action]["_on_action"]
+        result: Handled = await handler(**camel_to_snake_case(validated.payload))
+        return result
+
+    def _record(
+        self, action: str | None, message_id: str, raw: str, received_at: Any
+    ) -> FrameRef | None:
+        if action not in TRANSACTION_ACTIONS:
+            return None
+        return self.central.ledger.record_frame(self.id, received_at, action, message_id, raw)
+
+    async def _send_error(
+        self, message_id: str, action: str | None, error: OCPPError, ref: FrameRef | None
+    ) -> None:
+        _LOGGER.warning(
+            "%s: answering %s (%s) with %s: %s",
+            self.id, action, message_id, error.code, error.description,
+        )
+        counts = self.charger.call_errors
+        counts[error.code] = counts.get(error.code, 0) + 1
+        if ref is not None:
+            # The raw frame must be on disk before the charger hears the error and drops it.
+            assert ref.written is not None
+            await ref.written
+            self.central.watch(self.central.ledger.record_outcome(ref, error.code))
+        frame = CallError(message_id, error.code, error.description, error.details or {})
+        await self._send(frame.to_json())
+
+    def _unreadable(self, raw: str, why: str) -> None:
+        self.charger.unreadable_frames += 1
+        _LOGGER.warning("%s: ignoring a frame that cannot be answered (%s): %.200s", self.id, why, raw)
+
+    # Handlers: thin; the central system does the work and the bookkeeping.
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, **payload: Any) -> Handled:
+        status, interval = await self.central.boot(self.charger, payload)
+        return Handled(
+            call_result.BootNotification(
+                current_time=self.central.now().isoformat(), interval=interval, status=status
+            )
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self) -> Handled:
+        self.central.heartbeat(self.charger)
+        return Handled(call_result.Heartbeat(current_time=self.central.now().isoformat()))
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, **payload: Any) -> Handled:
+        await self.central.status_notification(self.charger, payload)
+        return Handled(call_result.StatusNotification())
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str) -> Handled:
+        return Handled(call_result.Authorize(id_tag_info=self.central.authorize(self.charger, id_tag)))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, **payload: Any) -> Handled:
+        transaction_id, id_tag_info = await self.central.start_transaction(self.charger, payload)
+        if delay := self.central.settings.quirks_for(self.id).start_transaction_delay:
+            await asyncio.sleep(delay)
+        return Handled(
+            call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=id_tag_info)
+        )
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, **payload: Any) -> Handled:
+        await self.central.meter_values(self.charger, payload)
+        return Handled(call_result.MeterValues())
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, **payload: Any) -> Handled:
+        id_tag_info = await self.central.stop_transaction(self.charger, payload)
+        return Handled(call_result.StopTransaction(id_tag_info=id_tag_info))
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, **payload: Any) -> Handled:
+        _LOGGER.info("%s: DataTransfer %s", self.id, payload)
+        # Nothing vendor-specific is understood yet; UnknownVendorId is the 1.6 answer.
+        return Handled(call_result.DataTransfer(status="UnknownVendorId"))
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, status: str) -> Handled:
+        self.central.diagnostics_status(self.charger, status)
+        return Handled(call_result.DiagnosticsStatusNotification())
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status: str) -> Handled:
+        self.central.firmware_status(self.charger, status)
+        return Handled(call_result.FirmwareStatusNotification())

@@ -1,0 +1,196 @@
+"""Reading OCPP 1.6J frames and checking them against the official schemas.
+
+The `ocpp` library ships the schemas but answers schema violations with OCPP 2.0 error
+codes; this module maps them to the codes OCPP 1.6 prescribes and implements the
+per-charger "lenient" mode for known-harmless deviations of old firmware.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+import json
+import logging
+from typing import Any
+
+from jsonschema.exceptions import ValidationError as SchemaError
+from ocpp.exceptions import (
+    FormationViolationError,
+    NotImplementedError as OcppNotImplementedError,
+    NotSupportedError,
+    OCPPError,
+    OccurenceConstraintViolationError,
+    PropertyConstraintViolationError,
+    TypeConstraintViolationError,
+)
+from ocpp.messages import MessageType, get_validator
+from ocpp.v16.enums import Action
+
+_LOGGER = logging.getLogger(__name__)
+
+OCPP_VERSION = "1.6"
+KNOWN_ACTIONS = frozenset(action.value for action in Action)
+
+# When several rules are broken, the answer names the most structural one.
+_ERROR_ORDER: tuple[type[OCPPError], ...] = (
+    FormationViolationError,
+    OccurenceConstraintViolationError,
+    TypeConstraintViolationError,
+    PropertyConstraintViolationError,
+)
+
+
+class UnreadableFrame(Exception):
+    """A frame without a readable message id: no answer is possible."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """A CALL from a charger: [2, messageId, action, payload]."""
+
+    message_id: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReply:
+    """A CALLRESULT or CALLERROR answering one of our CALLs."""
+
+    message_type: int
+    message_id: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameError(Exception):
+    """A frame with a readable id that must be answered with a CallError."""
+
+    message_id: str
+    action: str | None
+    error: OCPPError
+
+
+@dataclass(slots=True)
+class Validated:
+    """A payload that passed the schema, with the fixes lenient mode made to it."""
+
+    payload: dict[str, Any]
+    fixes: list[str] = field(default_factory=list)
+
+
+def parse_frame(raw: str | bytes) -> IncomingCall | IncomingReply:
+    """Read a frame's envelope; raises UnreadableFrame or FrameError."""
+    try:
+        frame = json.loads(raw)
+    except ValueError as err:
+        raise UnreadableFrame(f"not JSON: {err}") from err
+    if not isinstance(frame, list) or len(frame) < 2:
+        raise UnreadableFrame("not an OCPP array")
+    message_type, message_id = frame[0], frame[1]
+    if isinstance(message_id, bool) or not isinstance(message_id, (str, int)):
+        raise UnreadableFrame("no readable message id")
+    message_id = str(message_id)
+    text = raw if isinstance(raw, str) else raw.decode(errors="replace")
+    if message_type in (MessageType.CallResult, MessageType.CallError):
+        return IncomingReply(message_type, message_id, text)
+    action = frame[2] if len(frame) > 2 and isinstance(frame[2], str) else None
+    if message_type != MessageType.Call or len(frame) != 4 or action is None:
+        raise FrameError(
+            message_id,
+            action,
+            FormationViolationError(description="A CALL is [2, messageId, action, payload]"),
+        )
+    if not isinstance(frame[3], dict):
+        raise FrameError(
+            message_id, action, FormationViolationError(description="The payload must be an object")
+        )
+    return IncomingCall(message_id, action, frame[3])
+
+
+def check_action(action: str, handled: frozenset[str]) -> None:
+    """Raise the CallError for an action we cannot answer."""
+    if action not in KNOWN_ACTIONS:
+        raise OcppNotImplementedError(description=f"OCPP 1.6 has no action {action!r}")
+    if action not in handled:
+        raise NotSupportedError(description=f"{action} is not supported by this central system")
+
+
+def validate_call(action: str, payload: dict[str, Any], *, lenient: bool) -> Validated:
+    """Check a CALL payload against the 1.6 schema; raises the 1.6 CallError for a violation."""
+    validator = get_validator(MessageType.Call, action, OCPP_VERSION)
+    result = Validated(payload)
+    if lenient:
+        # Fixing one error may reveal another; the schemas are shallow, so a few rounds do.
+        for _ in range(8):
+            errors = list(validator.iter_errors(result.payload))
+            if not errors or not _fix(result, errors):
+                break
+    errors = list(validator.iter_errors(result.payload))
+    if errors:
+        raise min((_to_ocpp_error(error) for error in errors), key=_rank)
+    return result
+
+
+def validate_result(action: str, payload: dict[str, Any]) -> None:
+    """Check our own CALLRESULT payload; a violation is our bug."""
+    get_validator(MessageType.CallResult, action, OCPP_VERSION).validate(payload)
+
+
+def _rank(error: OCPPError) -> int:
+    return next(i for i, kind in enumerate(_ERROR_ORDER) if isinstance(error, kind))
+
+
+def _to_ocpp_error(error: SchemaError) -> OCPPError:
+    where = "/".join(str(part) for part in error.absolute_path) or "payload"
+    details = {"path": where, "cause": error.message}
+    match error.validator:
+        case "required":
+            return OccurenceConstraintViolationError(description=error.message, details=details)
+        case "type":
+            return TypeConstraintViolationError(description=f"{where}: {error.message}", details=details)
+        case "additionalProperties":
+            return FormationViolationError(description=f"{where}: {error.message}", details=details)
+        case _:
+            # enum, maxLength, minimum, maximum, format, pattern ...
+            return PropertyConstraintViolationError(
+                description=f"{where}: {error.message}", details=details
+            )
+
+
+def _fix(result: Validated, errors: list[SchemaError]) -> bool:
+    """Repair what lenient mode tolerates; True if anything changed."""
+    changed = False
+    for error in errors:
+        container = _resolve(result.payload, list(error.absolute_path))
+        if error.validator == "additionalProperties" and isinstance(container, dict):
+            allowed = set(error.schema.get("properties", {}))
+            for key in [k for k in container if k not in allowed]:
+                del container[key]
+                result.fixes.append(f"dropped unknown field {_path(error, key)}")
+                changed = True
+        elif error.validator == "enum" and isinstance(error.instance, str):
+            canonical = next(
+                (v for v in error.validator_value if str(v).lower() == error.instance.lower()), None
+            )
+            parent = _resolve(result.payload, list(error.absolute_path)[:-1])
+            key = error.absolute_path[-1] if error.absolute_path else None
+            if canonical is not None and key is not None and isinstance(parent, (dict, list)):
+                parent[key] = canonical
+                result.fixes.append(f"{_path(error)}: {error.instance!r} read as {canonical!r}")
+                changed = True
+    return changed
+
+
+def _resolve(document: Any, path: list[Any]) -> Any:
+    for part in path:
+        document = document[part]
+    return document
+
+
+def _path(error: SchemaError, *extra: Any) -> str:
+    return "/".join(str(part) for part in (*error.absolute_path, *extra))
+
+
+def iter_schema_errors(message_type: int, action: str, payload: dict[str, Any]) -> Iterator[str]:
+    """Every schema violation of a payload, as text (for tests and diagnostics)."""
+    for error in get_validator(message_type, action, OCPP_VERSION).iter_errors(payload):
+        yield f"{_path(error)}: {error.message}"

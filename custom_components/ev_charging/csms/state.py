@@ -1,0 +1,133 @@
+"""What the central system knows about each charger and connector right now."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from ..ledger import TransactionRecord
+
+_THOUSAND = Decimal(1000)
+
+
+@dataclass(slots=True)
+class ChargerQuirks:
+    """Per-charger workarounds for firmware that needs them."""
+
+    ping_interval: float = 0.0
+    """Seconds between websocket pings; 0 turns them off (some chargers drop on pings)."""
+    start_transaction_delay: float = 0.0
+    """Seconds to wait before answering StartTransaction (some chargers need a pause)."""
+    lenient: bool = False
+    """Accept extra fields and wrong-case enum values with a warning instead of a CallError."""
+
+
+@dataclass(slots=True)
+class CentralSettings:
+    """Settings that apply live, without restarting the server."""
+
+    heartbeat_interval: int = 60
+    auto_accept: bool = False
+    quirks: dict[str, ChargerQuirks] = field(default_factory=dict)
+
+    def quirks_for(self, charger_id: str) -> ChargerQuirks:
+        """The quirks of one charger, defaults if none were set."""
+        return self.quirks.get(charger_id) or ChargerQuirks()
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    """A connector's live state; connector 0 stands for the charger as a whole."""
+
+    connector_id: int
+    status: str | None = None
+    error_code: str | None = None
+    info: str | None = None
+    vendor_error_code: str | None = None
+    status_at: datetime | None = None
+    power_kw: Decimal | None = None
+    current_a: Decimal | None = None
+    voltage_v: Decimal | None = None
+    soc_percent: Decimal | None = None
+    temperature_c: Decimal | None = None
+    register_raw_wh: Decimal | None = None
+    register_offset_wh: Decimal = Decimal(0)
+    register_at: datetime | None = None
+    transaction: TransactionRecord | None = None
+    last_transaction: TransactionRecord | None = None
+
+    @property
+    def energy_register_kwh(self) -> Decimal | None:
+        """The lifetime energy register, kept monotonic across charger meter resets."""
+        if self.register_raw_wh is None:
+            return None
+        return (self.register_raw_wh + self.register_offset_wh) / _THOUSAND
+
+    @property
+    def session(self) -> TransactionRecord | None:
+        """The running transaction, else the last one seen since start-up."""
+        return self.transaction or self.last_transaction
+
+    @property
+    def session_energy_kwh(self) -> Decimal | None:
+        """Energy of the running (or last) session."""
+        session = self.session
+        if session is None:
+            return None
+        if session.meter_stop_wh is not None:
+            end = Decimal(session.meter_stop_wh)
+        elif self.register_raw_wh is not None:
+            end = self.register_raw_wh
+        else:
+            return Decimal(0)
+        return max(Decimal(0), end - session.meter_start_wh) / _THOUSAND
+
+    def update_register(self, raw_wh: Decimal, at: datetime) -> bool:
+        """Take a new register reading; False if it is older than the one we have."""
+        if self.register_at is not None and at < self.register_at:
+            return False
+        if self.register_raw_wh is not None and raw_wh < self.register_raw_wh:
+            # The charger's meter restarted from zero (reset, replaced meter): carry on
+            # from where the lifetime register stood.
+            self.register_offset_wh += self.register_raw_wh
+        self.register_raw_wh = raw_wh
+        self.register_at = at
+        return True
+
+
+@dataclass(slots=True)
+class ChargerState:
+    """A charger's identity, connection and connectors."""
+
+    charger_id: str
+    approved: bool = False
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware: str | None = None
+    connected: bool = False
+    booted: bool = False
+    last_seen: datetime | None = None
+    last_heartbeat: datetime | None = None
+    firmware_status: str | None = None
+    diagnostics_status: str | None = None
+    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    unreadable_frames: int = 0
+    call_errors: dict[str, int] = field(default_factory=dict)
+    _listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def connector(self, connector_id: int) -> ConnectorState:
+        """The connector's state, created on first mention."""
+        if (found := self.connectors.get(connector_id)) is None:
+            found = self.connectors[connector_id] = ConnectorState(connector_id)
+        return found
+
+    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call listener on every change of this charger; returns the function to stop it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def notify(self) -> None:
+        """Tell this charger's listeners (its entities) that something changed."""
+        for listener in list(self._listeners):
+            listener()

@@ -1,0 +1,58 @@
+"""Diagnostics download: the central system's view of every charger, secrets redacted."""
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .runtime import EvChargingConfigEntry
+
+TO_REDACT = {"serial_number", "id_tag", "host"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: EvChargingConfigEntry
+) -> dict[str, Any]:
+    """Settings, chargers, connectors and error counters."""
+    central = entry.runtime_data.central
+    chargers = {}
+    for charger_id, charger in central.chargers.items():
+        chargers[charger_id] = {
+            "approved": charger.approved,
+            "connected": charger.connected,
+            "booted": charger.booted,
+            "vendor": charger.vendor,
+            "model": charger.model,
+            "serial_number": charger.serial_number,
+            "firmware": charger.firmware,
+            "firmware_status": charger.firmware_status,
+            "diagnostics_status": charger.diagnostics_status,
+            "last_seen": charger.last_seen,
+            "last_heartbeat": charger.last_heartbeat,
+            "unreadable_frames": charger.unreadable_frames,
+            "call_errors": dict(charger.call_errors),
+            "quirks": asdict(central.settings.quirks_for(charger_id)),
+            "connectors": {
+                connector_id: {
+                    "status": connector.status,
+                    "error_code": connector.error_code,
+                    "energy_register_kwh": connector.energy_register_kwh,
+                    "register_offset_wh": connector.register_offset_wh,
+                    "power_kw": connector.power_kw,
+                    "transaction": None
+                    if connector.transaction is None
+                    else asdict(connector.transaction),
+                }
+                for connector_id, connector in charger.connectors.items()
+            },
+        }
+    return async_redact_data(
+        {
+            "data": dict(entry.data),
+            "options": dict(entry.options),
+            "ledger": str(entry.runtime_data.ledger.path.name),
+            "chargers": chargers,
+        },
+        TO_REDACT,
+    )

@@ -1,0 +1,36 @@
+"""The base entity: one charger's device, pushed updates, availability."""
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+
+from .csms.state import ChargerState
+from .runtime import device_identifier
+
+
+class ChargerEntity(Entity):
+    """An entity of one charger; it updates only when its own charger changes."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, charger: ChargerState, description: EntityDescription, suffix: str) -> None:
+        self.charger = charger
+        self.entity_description = description
+        self._attr_unique_id = f"{charger.charger_id}_{suffix}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={device_identifier(charger.charger_id)},
+            name=charger.charger_id,
+            manufacturer=charger.vendor,
+            model=charger.model,
+            serial_number=charger.serial_number,
+            sw_version=charger.firmware,
+        )
+
+    @property
+    def available(self) -> bool:
+        """Live figures are only current while the charger is connected."""
+        return self.charger.connected
+
+    async def async_added_to_hass(self) -> None:
+        """Write state whenever this entity's charger reports something."""
+        self.async_on_remove(self.charger.add_listener(self.async_write_ha_state))

@@ -1,0 +1,630 @@
+"""The ledger: one SQLite database holding chargers, transactions, meter readings and raw frames.
+
+Plain Python, no Home Assistant imports. Every write goes through one writer thread that
+commits in groups: callers await the commit of their own operation, so the central system
+answers a charger only after what it was told is on disk (WAL, synchronous=FULL).
+"""
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+import json
+import logging
+from pathlib import Path
+import queue
+import sqlite3
+import threading
+from typing import Any, Final
+
+_LOGGER = logging.getLogger(__name__)
+
+# OCPP 1.6 transactionId is a 32-bit signed integer.
+MAX_TRANSACTION_ID = 2**31 - 1
+# How many queued operations one commit may take; bounds the latency of a single group.
+MAX_GROUP = 500
+
+type Operation[T] = Callable[[sqlite3.Connection], T]
+
+
+def _pause_marker(connection: sqlite3.Connection) -> None:
+    """Never run: marks a queue item that pauses the writer for a backup."""
+
+
+_PAUSE: Operation[None] = _pause_marker
+_STOP: Final = ("stop",)
+type _Item = tuple[Operation[Any], asyncio.Future[Any]] | tuple[str]
+
+# Each entry migrates the schema from version i to i + 1; never edit a released step.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE chargers (
+        charger_id TEXT PRIMARY KEY,
+        approved INTEGER NOT NULL DEFAULT 0,
+        vendor TEXT, model TEXT, serial_number TEXT, firmware TEXT,
+        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL
+    );
+    CREATE TABLE connectors (
+        charger_id TEXT NOT NULL REFERENCES chargers(charger_id) ON DELETE CASCADE,
+        connector_id INTEGER NOT NULL,
+        status TEXT, error_code TEXT, status_at TEXT,
+        -- the monotonic energy register: last raw reading plus an offset that absorbs
+        -- a charger's meter resets, so the Home Assistant sensor never decreases
+        register_raw_wh TEXT, register_offset_wh TEXT NOT NULL DEFAULT '0',
+        register_at TEXT,
+        PRIMARY KEY (charger_id, connector_id)
+    );
+    -- AUTOINCREMENT: ids are never reused, even after the newest row is deleted.
+    CREATE TABLE transactions (
+        transaction_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL,
+        meter_start_wh INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        reservation_id INTEGER,
+        meter_stop_wh INTEGER,
+        stopped_at TEXT,
+        stop_reason TEXT,
+        stop_id_tag TEXT
+    );
+    CREATE INDEX transactions_open ON transactions(charger_id, connector_id)
+        WHERE stopped_at IS NULL;
+    CREATE TABLE meter_readings (
+        reading_id INTEGER PRIMARY KEY,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        transaction_id INTEGER,
+        timestamp TEXT NOT NULL,
+        energy_wh TEXT,
+        power_w TEXT,
+        sampled_values TEXT NOT NULL,
+        UNIQUE (charger_id, connector_id, timestamp, transaction_id)
+    );
+    CREATE INDEX meter_readings_transaction ON meter_readings(transaction_id);
+    -- Transaction messages exactly as received, written before validation, so a frame
+    -- we answered with a CallError (which chargers then discard) is still here.
+    CREATE TABLE raw_frames (
+        frame_id INTEGER PRIMARY KEY,
+        charger_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        action TEXT,
+        message_id TEXT,
+        frame TEXT NOT NULL,
+        outcome TEXT
+    );
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerRecord:
+    """A charger as the ledger knows it."""
+
+    charger_id: str
+    approved: bool
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRecord:
+    """The last known state of a connector."""
+
+    charger_id: str
+    connector_id: int
+    status: str | None
+    error_code: str | None
+    status_at: datetime | None
+    register_raw_wh: Decimal | None
+    register_offset_wh: Decimal
+    register_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    """A charging transaction; stopped_at is None while it is open."""
+
+    transaction_id: int
+    charger_id: str
+    connector_id: int
+    id_tag: str
+    meter_start_wh: int
+    started_at: datetime
+    meter_stop_wh: int | None = None
+    stopped_at: datetime | None = None
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """One MeterValue element: a timestamp and its normalised sampled values."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: int | None
+    timestamp: datetime
+    energy_wh: Decimal | None
+    power_w: Decimal | None
+    sampled_values: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class FrameRef:
+    """A raw frame queued for writing; frame_id is set by the writer thread."""
+
+    frame_id: int | None = None
+    written: asyncio.Future[None] | None = None
+
+
+class LedgerError(Exception):
+    """The ledger could not do what was asked."""
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+class Ledger:
+    """The ledger database with its writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._resume = threading.Event()
+
+    async def open(self) -> None:
+        """Start the writer thread and bring the schema up to date."""
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="ev_charging ledger", daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        """Commit what is queued and stop the writer thread."""
+        if self._thread is None:
+            return
+        self._resume.set()
+        self._queue.put(_STOP)
+        thread, self._thread = self._thread, None
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+    def submit[T](self, operation: Operation[T]) -> asyncio.Future[T]:
+        """Queue an operation; the future resolves once its group is committed."""
+        if self._thread is None or self._loop is None:
+            raise LedgerError("the ledger is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((operation, future))
+        return future
+
+    async def pause(self) -> None:
+        """Hold all writes with the database checkpointed, for a consistent backup."""
+        if self._thread is None or self._loop is None:
+            raise LedgerError("the ledger is closed")
+        self._resume.clear()
+        paused: asyncio.Future[None] = self._loop.create_future()
+        self._queue.put((_PAUSE, paused))
+        await paused
+
+    def resume(self) -> None:
+        """Let writes continue after a backup."""
+        self._resume.set()
+
+    # The writer thread.
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    def _run(self, ready: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        try:
+            connection = self._connect()
+            migrate(connection)
+        except Exception as err:  # noqa: BLE001 - handed to the awaiting caller
+            self._loop.call_soon_threadsafe(_set_exception, ready, err)
+            return
+        self._loop.call_soon_threadsafe(_set_result, ready, None)
+        try:
+            while self._serve_one_group(connection):
+                pass
+        finally:
+            connection.close()
+
+    def _serve_one_group(self, connection: sqlite3.Connection) -> bool:
+        """Commit the queued operations as one group; False once asked to stop."""
+        assert self._loop is not None
+        group: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
+        item: _Item | None = self._queue.get()
+        while item is not None and item is not _STOP and item[0] is not _PAUSE:
+            group.append(item)
+            if len(group) >= MAX_GROUP:
+                item = None
+                break
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                item = None
+        if group:
+            self._commit_group(connection, group)
+        if item is _STOP:
+            return False
+        if item is not None:
+            # A backup wants a checkpointed database and no writes until it is done;
+            # give up after an hour so a failed backup cannot wedge the ledger.
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._loop.call_soon_threadsafe(_set_result, item[1], None)
+            self._resume.wait(timeout=3600)
+        return True
+
+    def _commit_group(
+        self,
+        connection: sqlite3.Connection,
+        group: list[tuple[Operation[Any], asyncio.Future[Any]]],
+    ) -> None:
+        assert self._loop is not None
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            self._run_group(connection, group, outcomes)
+        except sqlite3.Error as err:
+            # The disk is full or the file is broken: nobody may believe their write landed.
+            _LOGGER.exception("Ledger commit failed")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            outcomes = [(future, None, LedgerError(str(err))) for _, future in group]
+        for future, result, error in outcomes:
+            if error is None:
+                self._loop.call_soon_threadsafe(_set_result, future, result)
+            else:
+                self._loop.call_soon_threadsafe(_set_exception, future, error)
+
+    @staticmethod
+    def _run_group(
+        connection: sqlite3.Connection,
+        group: list[tuple[Operation[Any], asyncio.Future[Any]]],
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+    ) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        for operation, future in group:
+            # A savepoint per operation: one failing operation rolls back alone.
+            connection.execute("SAVEPOINT op")
+            try:
+                result = operation(connection)
+            except Exception as err:  # noqa: BLE001 - handed to the awaiting caller
+                connection.execute("ROLLBACK TO op")
+                connection.execute("RELEASE op")
+                outcomes.append((future, None, err))
+            else:
+                connection.execute("RELEASE op")
+                outcomes.append((future, result, None))
+        connection.execute("COMMIT")
+
+    # Operations. Each returns a future resolved after its commit.
+
+    def load_chargers(self) -> asyncio.Future[list[ChargerRecord]]:
+        """All chargers ever seen."""
+        return self.submit(_load_chargers)
+
+    def load_connectors(self) -> asyncio.Future[list[ConnectorRecord]]:
+        """The last known state of every connector."""
+        return self.submit(_load_connectors)
+
+    def load_open_transactions(self) -> asyncio.Future[list[TransactionRecord]]:
+        """Transactions started and not stopped."""
+        return self.submit(
+            lambda c: _transactions(c, "WHERE stopped_at IS NULL ORDER BY transaction_id")
+        )
+
+    def load_transactions(self, charger_id: str | None = None) -> asyncio.Future[list[TransactionRecord]]:
+        """All transactions, optionally of one charger."""
+        if charger_id is None:
+            return self.submit(lambda c: _transactions(c, "ORDER BY transaction_id"))
+        return self.submit(
+            lambda c: _transactions(c, "WHERE charger_id = ? ORDER BY transaction_id", (charger_id,))
+        )
+
+    def load_meter_readings(self, transaction_id: int) -> asyncio.Future[list[MeterReading]]:
+        """The readings of one transaction, oldest first."""
+        return self.submit(lambda c: _meter_readings(c, transaction_id))
+
+    def save_charger(
+        self,
+        charger_id: str,
+        seen_at: datetime,
+        *,
+        approved: bool | None = None,
+        boot: dict[str, str | None] | None = None,
+    ) -> asyncio.Future[None]:
+        """Insert or update a charger; boot holds vendor, model, serial_number, firmware."""
+
+        def operation(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "INSERT INTO chargers (charger_id, first_seen, last_seen) VALUES (?, ?, ?)"
+                " ON CONFLICT (charger_id) DO UPDATE SET last_seen = excluded.last_seen",
+                (charger_id, _ts(seen_at), _ts(seen_at)),
+            )
+            if approved is not None:
+                connection.execute(
+                    "UPDATE chargers SET approved = ? WHERE charger_id = ?",
+                    (int(approved), charger_id),
+                )
+            if boot is not None:
+                connection.execute(
+                    "UPDATE chargers SET vendor = ?, model = ?, serial_number = ?, firmware = ?"
+                    " WHERE charger_id = ?",
+                    (boot["vendor"], boot["model"], boot["serial_number"], boot["firmware"], charger_id),
+                )
+
+        return self.submit(operation)
+
+    def forget_charger(self, charger_id: str) -> asyncio.Future[None]:
+        """Remove a charger and its connectors; its transactions and readings stay."""
+        return self.submit(
+            lambda c: c.execute("DELETE FROM chargers WHERE charger_id = ?", (charger_id,)) and None
+        )
+
+    def save_connector_status(
+        self, charger_id: str, connector_id: int, status: str, error_code: str, at: datetime
+    ) -> asyncio.Future[None]:
+        """Record the latest StatusNotification of a connector."""
+        return self.submit(
+            lambda c: c.execute(
+                "INSERT INTO connectors (charger_id, connector_id, status, error_code, status_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (charger_id, connector_id) DO UPDATE SET"
+                " status = excluded.status, error_code = excluded.error_code,"
+                " status_at = excluded.status_at",
+                (charger_id, connector_id, status, error_code, _ts(at)),
+            )
+            and None
+        )
+
+    def save_register(
+        self, charger_id: str, connector_id: int, raw_wh: Decimal, offset_wh: Decimal, at: datetime
+    ) -> asyncio.Future[None]:
+        """Record the energy register of a connector and the offset that keeps it monotonic."""
+        return self.submit(
+            lambda c: c.execute(
+                "INSERT INTO connectors (charger_id, connector_id, register_raw_wh,"
+                " register_offset_wh, register_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (charger_id, connector_id) DO UPDATE SET"
+                " register_raw_wh = excluded.register_raw_wh,"
+                " register_offset_wh = excluded.register_offset_wh,"
+                " register_at = excluded.register_at",
+                (charger_id, connector_id, str(raw_wh), str(offset_wh), _ts(at)),
+            )
+            and None
+        )
+
+    def start_transaction(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: int,
+        started_at: datetime,
+        reservation_id: int | None = None,
+    ) -> asyncio.Future[TransactionRecord]:
+        """Open a transaction, or return the open one a retried StartTransaction already made."""
+
+        def operation(connection: sqlite3.Connection) -> TransactionRecord:
+            existing = _transactions(
+                connection,
+                "WHERE charger_id = ? AND connector_id = ? AND id_tag = ? AND meter_start_wh = ?"
+                " AND started_at = ?",
+                (charger_id, connector_id, id_tag, meter_start_wh, _ts(started_at)),
+            )
+            if existing:
+                return existing[0]
+            cursor = connection.execute(
+                "INSERT INTO transactions (charger_id, connector_id, id_tag, meter_start_wh,"
+                " started_at, reservation_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (charger_id, connector_id, id_tag, meter_start_wh, _ts(started_at), reservation_id),
+            )
+            transaction_id = cursor.lastrowid
+            if transaction_id is None or transaction_id > MAX_TRANSACTION_ID:
+                raise LedgerError("transaction ids exhausted the 32-bit range")
+            return TransactionRecord(
+                transaction_id, charger_id, connector_id, id_tag, meter_start_wh, started_at
+            )
+
+        return self.submit(operation)
+
+    def stop_transaction(
+        self,
+        transaction_id: int,
+        meter_stop_wh: int,
+        stopped_at: datetime,
+        reason: str | None,
+        id_tag: str | None,
+    ) -> asyncio.Future[TransactionRecord | None]:
+        """Close a transaction; a repeated stop leaves the first one standing. None if unknown."""
+
+        def operation(connection: sqlite3.Connection) -> TransactionRecord | None:
+            connection.execute(
+                "UPDATE transactions SET meter_stop_wh = ?, stopped_at = ?, stop_reason = ?,"
+                " stop_id_tag = ? WHERE transaction_id = ? AND stopped_at IS NULL",
+                (meter_stop_wh, _ts(stopped_at), reason, id_tag, transaction_id),
+            )
+            found = _transactions(connection, "WHERE transaction_id = ?", (transaction_id,))
+            return found[0] if found else None
+
+        return self.submit(operation)
+
+    def add_meter_readings(self, readings: Iterable[MeterReading]) -> asyncio.Future[None]:
+        """Store readings; a reading a charger sends twice is stored once."""
+        rows = [
+            (
+                r.charger_id,
+                r.connector_id,
+                r.transaction_id,
+                _ts(r.timestamp),
+                None if r.energy_wh is None else str(r.energy_wh),
+                None if r.power_w is None else str(r.power_w),
+                json.dumps(r.sampled_values, separators=(",", ":")),
+            )
+            for r in readings
+        ]
+        return self.submit(
+            lambda c: c.executemany(
+                "INSERT OR IGNORE INTO meter_readings (charger_id, connector_id, transaction_id,"
+                " timestamp, energy_wh, power_w, sampled_values) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            and None
+        )
+
+    def record_frame(
+        self, charger_id: str, received_at: datetime, action: str | None, message_id: str | None, frame: str
+    ) -> FrameRef:
+        """Keep a frame exactly as received, without waiting; pass the result to record_outcome."""
+        ref = FrameRef()
+
+        def operation(connection: sqlite3.Connection) -> None:
+            ref.frame_id = connection.execute(
+                "INSERT INTO raw_frames (charger_id, received_at, action, message_id, frame)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (charger_id, _ts(received_at), action, message_id, frame),
+            ).lastrowid
+
+        ref.written = self.submit(operation)
+        return ref
+
+    def record_outcome(self, ref: FrameRef, outcome: str) -> asyncio.Future[None]:
+        """Note how a recorded frame was answered ("ok" or the CallError code)."""
+        # Queued after the frame's insert, so the writer thread has set ref.frame_id.
+        return self.submit(
+            lambda c: c.execute(
+                "UPDATE raw_frames SET outcome = ? WHERE frame_id = ?", (outcome, ref.frame_id)
+            )
+            and None
+        )
+
+    def load_frames(self, charger_id: str) -> asyncio.Future[list[dict[str, Any]]]:
+        """The raw frames of one charger, oldest first."""
+        return self.submit(
+            lambda c: [
+                dict(zip(("received_at", "action", "message_id", "frame", "outcome"), row, strict=True))
+                for row in c.execute(
+                    "SELECT received_at, action, message_id, frame, outcome FROM raw_frames"
+                    " WHERE charger_id = ? ORDER BY frame_id",
+                    (charger_id,),
+                )
+            ]
+        )
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Bring the schema to the newest version, one step per transaction."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise LedgerError(
+            f"the ledger has schema version {version}, newer than this release knows"
+            f" ({len(MIGRATIONS)}); downgrading is not supported"
+        )
+    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        _LOGGER.info("Migrating the ledger to schema version %s", target)
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit on its own; split so a migration stays one transaction.
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def _load_chargers(connection: sqlite3.Connection) -> list[ChargerRecord]:
+    return [
+        ChargerRecord(row[0], bool(row[1]), *row[2:])
+        for row in connection.execute(
+            "SELECT charger_id, approved, vendor, model, serial_number, firmware FROM chargers"
+            " ORDER BY charger_id"
+        )
+    ]
+
+
+def _load_connectors(connection: sqlite3.Connection) -> list[ConnectorRecord]:
+    return [
+        ConnectorRecord(
+            row[0], row[1], row[2], row[3], _dt(row[4]), _dec(row[5]), Decimal(row[6]), _dt(row[7])
+        )
+        for row in connection.execute(
+            "SELECT charger_id, connector_id, status, error_code, status_at, register_raw_wh,"
+            " register_offset_wh, register_at FROM connectors ORDER BY charger_id, connector_id"
+        )
+    ]
+
+
+def _transactions(
+    connection: sqlite3.Connection, where: str, parameters: tuple[Any, ...] = ()
+) -> list[TransactionRecord]:
+    rows = connection.execute(
+        "SELECT transaction_id, charger_id, connector_id, id_tag, meter_start_wh, started_at,"
+        f" meter_stop_wh, stopped_at, stop_reason FROM transactions {where}",
+        parameters,
+    )
+    return [
+        TransactionRecord(
+            row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]),
+            row[6], _dt(row[7]), row[8],
+        )
+        for row in rows
+    ]
+
+
+def _meter_readings(connection: sqlite3.Connection, transaction_id: int) -> list[MeterReading]:
+    return [
+        MeterReading(
+            row[0], row[1], row[2], datetime.fromisoformat(row[3]), _dec(row[4]), _dec(row[5]),
+            json.loads(row[6]),
+        )
+        for row in connection.execute(
+            "SELECT charger_id, connector_id, transaction_id, timestamp, energy_wh, power_w,"
+            " sampled_values FROM meter_readings WHERE transaction_id = ? ORDER BY timestamp",
+            (transaction_id,),
+        )
+    ]
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

@@ -1,0 +1,116 @@
+"""Runtime data of a config entry and the glue from the central system to Home Assistant."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, discovery_flow
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+
+from .const import (
+    CONF_AUTO_ACCEPT,
+    CONF_CHARGER_ID,
+    CONF_CHARGERS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_LENIENT,
+    CONF_PING_INTERVAL,
+    CONF_START_TRANSACTION_DELAY,
+    DEFAULT_AUTO_ACCEPT,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DOMAIN,
+)
+from .csms.central import CentralSystem
+from .csms.state import CentralSettings, ChargerQuirks, ChargerState
+from .ledger import Ledger
+
+
+@dataclass
+class EvChargingData:
+    """What a loaded config entry holds at run time."""
+
+    ledger: Ledger
+    central: CentralSystem
+
+
+type EvChargingConfigEntry = ConfigEntry[EvChargingData]
+
+
+def signal_charger_added(entry_id: str) -> str:
+    """Dispatcher signal: an approved charger needs entities."""
+    return f"{DOMAIN}_{entry_id}_charger_added"
+
+
+def signal_connector_added(entry_id: str) -> str:
+    """Dispatcher signal: a charger reported a new connector."""
+    return f"{DOMAIN}_{entry_id}_connector_added"
+
+
+def settings_from_options(options: Mapping[str, Any]) -> CentralSettings:
+    """The central system's live settings from the entry's options."""
+    return CentralSettings(
+        heartbeat_interval=options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
+        auto_accept=options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
+        quirks={
+            charger_id: ChargerQuirks(
+                ping_interval=quirks.get(CONF_PING_INTERVAL, 0.0),
+                start_transaction_delay=quirks.get(CONF_START_TRANSACTION_DELAY, 0.0),
+                lenient=quirks.get(CONF_LENIENT, False),
+            )
+            for charger_id, quirks in options.get(CONF_CHARGERS, {}).items()
+        },
+    )
+
+
+def device_identifier(charger_id: str) -> tuple[str, str]:
+    """The device registry identifier of a charger."""
+    return (DOMAIN, charger_id)
+
+
+class HomeAssistantListener:
+    """Turns the central system's news into devices, entities and discovery flows."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        self.hass = hass
+        self.entry = entry
+
+    @callback
+    def charger_added(self, charger: ChargerState) -> None:
+        """Create the device and entities of a newly approved charger."""
+        self.charger_booted(charger)
+        async_dispatcher_send(self.hass, signal_charger_added(self.entry.entry_id), charger)
+
+    @callback
+    def connector_added(self, charger: ChargerState, connector_id: int) -> None:
+        """Create the entities of a connector seen for the first time."""
+        async_dispatcher_send(
+            self.hass, signal_connector_added(self.entry.entry_id), charger, connector_id
+        )
+
+    @callback
+    def charger_booted(self, charger: ChargerState) -> None:
+        """Keep the device's manufacturer, model, serial number and firmware current."""
+        dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry.entry_id,
+            identifiers={device_identifier(charger.charger_id)},
+            name=charger.charger_id,
+            manufacturer=charger.vendor,
+            model=charger.model,
+            serial_number=charger.serial_number,
+            sw_version=charger.firmware,
+        )
+
+    @callback
+    def charger_pending(self, charger: ChargerState) -> None:
+        """Ask the owner, through a discovered flow, whether this charger may connect."""
+        discovery_flow.async_create_flow(
+            self.hass,
+            DOMAIN,
+            context={"source": SOURCE_INTEGRATION_DISCOVERY},
+            data={
+                CONF_CHARGER_ID: charger.charger_id,
+                "vendor": charger.vendor,
+                "model": charger.model,
+            },
+        )

@@ -1,0 +1,89 @@
+"""Run simulated chargers against a CSMS until Ctrl-C or SIGTERM.
+
+python -m simulator --url ws://127.0.0.1:9000 --chargers 3
+"""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from .charger import ChargerConfig, SimulatedCharger, many_chargers_session
+
+_LOGGER = logging.getLogger("simulator")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", required=True, help="CSMS websocket URL, without charger id")
+    parser.add_argument("--chargers", type=int, default=1, help="number of chargers")
+    parser.add_argument("--prefix", default="SIM-", help="charger id prefix (ids: PREFIX001...)")
+    parser.add_argument("--connectors", type=int, default=1, help="connectors per charger")
+    parser.add_argument("--meter-interval", type=float, default=10.0, help="seconds")
+    parser.add_argument("--max-power", type=int, default=11000, help="W per connector")
+    parser.add_argument(
+        "--stagger", type=float, default=0.05, help="seconds between charger starts"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO: one line per state change; DEBUG: every frame",
+    )
+    return parser.parse_args(argv)
+
+
+async def _run_one(charger: SimulatedCharger, delay: float) -> None:
+    await asyncio.sleep(delay)
+    try:
+        await charger.run_forever()
+    except Exception:
+        _LOGGER.exception("%s stopped", charger.config.charger_id)
+
+
+async def run(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with many_chargers_session() as session:
+        tasks = [
+            asyncio.create_task(
+                _run_one(
+                    SimulatedCharger(
+                        ChargerConfig(
+                            charger_id=f"{args.prefix}{i:03d}",
+                            connectors=args.connectors,
+                            meter_interval=args.meter_interval,
+                            max_power_w=args.max_power,
+                        ),
+                        args.url,
+                        session=session,
+                        record_frames=False,
+                    ),
+                    (i - 1) * args.stagger,
+                )
+            )
+            for i in range(1, args.chargers + 1)
+        ]
+        await stop.wait()
+        _LOGGER.info("stopping %d chargers", len(tasks))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

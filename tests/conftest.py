@@ -1,0 +1,119 @@
+"""Fixtures: a real Home Assistant with the integration, and simulated chargers on loopback."""
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+import json
+from pathlib import Path
+import socket
+from typing import Any
+
+import pytest
+from ocpp.messages import MessageType
+
+from custom_components.ev_charging.const import (
+    CONF_AUTO_ACCEPT,
+    CONF_HEARTBEAT_INTERVAL,
+    DOMAIN,
+)
+from custom_components.ev_charging.csms.protocol import iter_schema_errors
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from simulator.charger import ChargerConfig, SimulatedCharger
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+@pytest.fixture(autouse=True)
+def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Each test gets its own config directory, so its ledger database starts empty."""
+    hass.config.config_dir = str(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def port(socket_enabled: None) -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def auto_accept() -> bool:
+    """Whether unknown chargers are let in without approval (override per test)."""
+    return True
+
+
+@pytest.fixture
+def config_entry(port: int, auto_accept: bool) -> MockConfigEntry:
+    """The integration's config entry, listening on loopback."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="EV Charging",
+        unique_id=DOMAIN,
+        data={CONF_HOST: "127.0.0.1", CONF_PORT: port},
+        options={CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: auto_accept},
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> AsyncGenerator[MockConfigEntry]:
+    """The integration set up and running; unloaded at the end so the port is freed."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry
+    if config_entry.state.recoverable:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+type ChargerFactory = Callable[..., Awaitable[SimulatedCharger]]
+
+
+@pytest.fixture
+async def make_charger(
+    hass: HomeAssistant, port: int
+) -> AsyncGenerator[ChargerFactory]:
+    """Connect simulated chargers; every well-formed frame they exchanged is schema-checked."""
+    chargers: list[SimulatedCharger] = []
+
+    async def make(charger_id: str = "CP-1", *, boot: bool = True, **config: Any) -> SimulatedCharger:
+        charger = SimulatedCharger(
+            ChargerConfig(charger_id=charger_id, **config), f"ws://127.0.0.1:{port}"
+        )
+        chargers.append(charger)
+        await charger.connect()
+        if boot:
+            await charger.boot()
+        await hass.async_block_till_done()
+        return charger
+
+    yield make
+    for charger in chargers:
+        await charger.close()
+        assert_frames_match_schemas(charger)
+
+
+def assert_frames_match_schemas(charger: SimulatedCharger, *, skip: set[str] | None = None) -> None:
+    """Every CALL and CALLRESULT in both directions against the official OCPP 1.6 schemas."""
+    actions: dict[str, str] = {}
+    problems = []
+    for frame in charger.frames:
+        message = json.loads(frame.raw)
+        message_id = message[1]
+        if skip and message_id in skip:
+            continue
+        if message[0] == MessageType.Call:
+            actions[message_id] = message[2]
+            errors = list(iter_schema_errors(MessageType.Call, message[2], message[3]))
+        elif message[0] == MessageType.CallResult:
+            errors = list(iter_schema_errors(MessageType.CallResult, actions[message_id], message[2]))
+        else:
+            errors = [f"unexpected CallError {message}"]
+        problems += [f"{frame.direction} {frame.raw[:120]}: {error}" for error in errors]
+    assert not problems, "\n".join(problems)

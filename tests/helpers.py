@@ -1,0 +1,27 @@
+"""Small helpers shared by the tests."""
+
+import asyncio
+from collections.abc import Callable
+
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+
+from custom_components.ev_charging.const import DOMAIN
+
+
+def entity_state(hass: HomeAssistant, platform: str, unique_id: str) -> State:
+    """The state of the integration's entity with this unique id."""
+    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert entity_id is not None, f"no {platform} entity with unique id {unique_id}"
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} has no state"
+    return state
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Let real network I/O on loopback happen until condition holds (bounded, never timing)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")

@@ -1,0 +1,104 @@
+"""The ledger on its own: migrations, group commits, idempotent transaction messages."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+import sqlite3
+
+import pytest
+
+from custom_components.ev_charging.ledger import (
+    MIGRATIONS,
+    Ledger,
+    LedgerError,
+    MeterReading,
+)
+
+T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path):
+    ledger = Ledger(tmp_path / "ledger.db")
+    await ledger.open()
+    yield ledger
+    await ledger.close()
+
+
+async def test_schema_is_migrated_to_newest(tmp_path: Path, ledger: Ledger) -> None:
+    """A new database gets the newest schema version."""
+    with sqlite3.connect(tmp_path / "ledger.db") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database from a newer release is not touched."""
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(LedgerError, match="newer than this release"):
+        await Ledger(path).open()
+
+
+async def test_transaction_ids_are_unique_across_reopen(tmp_path: Path) -> None:
+    """Ids keep increasing after a restart, even if the newest transaction was deleted."""
+    path = tmp_path / "ledger.db"
+    first = Ledger(path)
+    await first.open()
+    one = await first.start_transaction("CP-1", 1, "TAG", 0, T0)
+    two = await first.start_transaction("CP-1", 2, "TAG", 0, T0)
+    await first.submit(lambda c: c.execute("DELETE FROM transactions WHERE transaction_id = ?", (two.transaction_id,)))
+    await first.close()
+    second = Ledger(path)
+    await second.open()
+    three = await second.start_transaction("CP-1", 1, "TAG", 5, T0 + timedelta(hours=1))
+    await second.close()
+    assert one.transaction_id < two.transaction_id < three.transaction_id
+
+
+async def test_retried_start_and_stop_are_idempotent(ledger: Ledger) -> None:
+    """A charger that retries StartTransaction/StopTransaction does not double anything."""
+    first = await ledger.start_transaction("CP-1", 1, "TAG", 100, T0)
+    again = await ledger.start_transaction("CP-1", 1, "TAG", 100, T0)
+    assert again.transaction_id == first.transaction_id
+    stopped = await ledger.stop_transaction(first.transaction_id, 900, T0 + timedelta(hours=1), "Local", None)
+    retried = await ledger.stop_transaction(first.transaction_id, 950, T0 + timedelta(hours=2), "Other", None)
+    assert stopped == retried
+    assert retried is not None and retried.meter_stop_wh == 900
+    assert await ledger.stop_transaction(999, 1, T0, None, None) is None
+
+
+async def test_duplicate_readings_are_stored_once(ledger: Ledger) -> None:
+    """The same MeterValue sent twice is one row."""
+    transaction = await ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
+    reading = MeterReading("CP-1", 1, transaction.transaction_id, T0, Decimal(10), Decimal(7400), [])
+    await ledger.add_meter_readings([reading])
+    await ledger.add_meter_readings([reading])
+    assert await ledger.load_meter_readings(transaction.transaction_id) == [reading]
+
+
+async def test_failing_operation_rolls_back_alone(ledger: Ledger) -> None:
+    """One bad operation in a commit group does not take the others with it."""
+    bad = ledger.submit(lambda c: c.execute("INSERT INTO nowhere VALUES (1)"))
+    good = ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
+    with pytest.raises(sqlite3.OperationalError):
+        await bad
+    assert (await good).transaction_id == 1
+    assert len(await ledger.load_transactions()) == 1
+
+
+async def test_pause_holds_writes_until_resumed(ledger: Ledger) -> None:
+    """A backup sees a checkpointed database with no writes in flight."""
+    await ledger.pause()
+    write = ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
+    assert not write.done()
+    ledger.resume()
+    assert (await write).transaction_id == 1
+
+
+async def test_closed_ledger_refuses_work(ledger: Ledger) -> None:
+    """Work submitted after close fails loudly instead of vanishing."""
+    await ledger.close()
+    with pytest.raises(LedgerError):
+        ledger.load_chargers()
