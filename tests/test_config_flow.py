@@ -1,0 +1,197 @@
+"""Config, reconfigure, options and charger-approval flows."""
+
+import socket
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ev_charging.const import (
+    CONF_AUTO_ACCEPT,
+    CONF_CHARGER_ID,
+    CONF_CHARGERS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_LENIENT,
+    CONF_PING_INTERVAL,
+    CONF_START_TRANSACTION_DELAY,
+    DOMAIN,
+)
+
+from .conftest import ChargerFactory
+from .helpers import entity_state, until
+
+
+async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
+    """The user picks address, port, heartbeat and approval policy; the server starts."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 120, CONF_AUTO_ACCEPT: False},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.data == {CONF_HOST: "127.0.0.1", CONF_PORT: port}
+    assert entry.options == {CONF_HEARTBEAT_INTERVAL: 120, CONF_AUTO_ACCEPT: False}
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_user_flow_port_in_use(hass: HomeAssistant, port: int) -> None:
+    """A port another program holds is refused with a clear error, then a free one works."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: True},
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_PORT: "port_in_use"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: True},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_user_flow_invalid_host(hass: HomeAssistant, port: int) -> None:
+    """An address this machine does not have is refused."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: "no-such-host.invalid", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: True},
+    )
+    assert result["errors"] == {CONF_HOST: "invalid_host"}
+
+
+async def test_only_one_central_system(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A second entry is refused."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_setup_retries_when_port_taken(
+    hass: HomeAssistant, config_entry: MockConfigEntry, port: int
+) -> None:
+    """If the port is taken at start-up the entry retries later instead of failing for good."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        config_entry.add_to_hass(hass)
+        await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+        assert config_entry.state is ConfigEntryState.SETUP_RETRY
+        assert str(port) in (config_entry.reason or "")
+
+
+async def test_reconfigure_moves_the_server(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    socket_enabled: None,
+) -> None:
+    """Reconfigure changes the port; the old one is freed and chargers connect to the new one."""
+    old_port = init_integration.data[CONF_PORT]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        new_port = probe.getsockname()[1]
+    result = await init_integration.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: new_port}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data[CONF_PORT] == new_port
+    with socket.socket() as probe:  # the old port is free again
+        probe.bind(("127.0.0.1", old_port))
+    with socket.create_connection(("127.0.0.1", new_port)):
+        pass
+
+
+async def test_options_apply_live(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Settings and one charger's quirks change without dropping connected chargers."""
+    charger = await make_charger("CP-1")
+    bystander = await make_charger("CP-2")
+    central = init_integration.runtime_data.central
+
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "settings"})
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_HEARTBEAT_INTERVAL: 300, CONF_AUTO_ACCEPT: True}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert central.settings.heartbeat_interval == 300
+    assert (await charger.boot())["interval"] == 300
+    assert central.connections["CP-1"].charger.connected
+
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "charger"})
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {CONF_CHARGER_ID: "CP-1"})
+    assert result["step_id"] == "quirks"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PING_INTERVAL: 30, CONF_START_TRANSACTION_DELAY: 0.5, CONF_LENIENT: True}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_CHARGERS] == {
+        "CP-1": {CONF_PING_INTERVAL: 30.0, CONF_START_TRANSACTION_DELAY: 0.5, CONF_LENIENT: True}
+    }
+    # A new ping interval needs a new connection: only that charger is asked to reconnect.
+    await charger.wait_closed()
+    assert bystander.connected
+    assert (await bystander.heartbeat())["currentTime"]
+    quirks = central.settings.quirks_for("CP-1")
+    assert (quirks.ping_interval, quirks.start_transaction_delay, quirks.lenient) == (30.0, 0.5, True)
+
+
+@pytest.mark.parametrize("auto_accept", [False])
+async def test_unknown_charger_waits_for_approval(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """An unknown charger is Pending and shows as discovered; approving lets it in."""
+    charger = await make_charger("CP-NEW", vendor="Acme", model="X1")
+    assert charger.frames[-1].parsed[2]["status"] == "Pending"
+    assert entity_state_missing(hass, "CP-NEW")
+    early = [2, "early", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]
+    assert (await charger.call_raw(early))[2] == "SecurityError"
+    charger.frames[:] = [f for f in charger.frames if f.parsed[1] != "early"]
+
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    assert flows[0]["context"]["title_placeholders"] == {"charger_id": "CP-NEW"}
+    result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "charger_approved"
+    # The charger is asked to boot again, and this time it is Accepted.
+    await until(lambda: any(a == "TriggerMessage" for a, _ in charger.received_calls), "TriggerMessage sent")
+    assert ("TriggerMessage", {"requestedMessage": "BootNotification"}) in charger.received_calls
+    assert (await charger.boot())["status"] == "Accepted"
+    await hass.async_block_till_done()
+    assert entity_state(hass, "binary_sensor", "CP-NEW_connected").state == "on"
+
+
+def entity_state_missing(hass: HomeAssistant, charger_id: str) -> bool:
+    """No entity of this charger exists."""
+    return not any(
+        entry.unique_id.startswith(f"{charger_id}_")
+        for entry in er.async_get(hass).entities.values()
+        if entry.platform == DOMAIN
+    )

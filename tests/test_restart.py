@@ -1,0 +1,63 @@
+"""Restarts: open transactions and readings come back from the ledger."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from .conftest import ChargerFactory
+from .helpers import entity_state
+
+T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+
+
+async def test_reload_mid_transaction(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A transaction started before a reload is metered and stopped correctly after it."""
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Charging", timestamp=T0)
+    transaction_id = (await charger.start_transaction(1, "TAG", meter_start=2_000, timestamp=T0))["transactionId"]
+    await charger.meter_values(1, transaction_id, power_w=7_400, energy_wh=2_500, timestamp=T0 + timedelta(minutes=5))
+
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+    await charger.wait_closed()
+    # Before the charger is back, the known charger's entities exist with restored values.
+    assert entity_state(hass, "sensor", "CP-1_1_power").state == STATE_UNAVAILABLE
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("2.5")
+
+    # Chargers reconnect without a new BootNotification after a CSMS restart.
+    await charger.connect()
+    await charger.meter_values(1, transaction_id, power_w=7_400, energy_wh=3_000, timestamp=T0 + timedelta(minutes=10))
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal(1)
+    assert entity_state(hass, "sensor", "CP-1_1_status").state == "charging"
+    await charger.stop_transaction(transaction_id, meter_stop=3_100, timestamp=T0 + timedelta(minutes=11))
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("1.1")
+
+    ledger = init_integration.runtime_data.ledger
+    [transaction] = await ledger.load_transactions("CP-1")
+    assert (transaction.meter_start_wh, transaction.meter_stop_wh) == (2_000, 3_100)
+    assert [r.energy_wh for r in await ledger.load_meter_readings(transaction_id)] == [2_500, 3_000]
+
+
+async def test_register_never_decreases_across_meter_reset(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger whose meter restarts from zero does not make the energy sensor go down."""
+    charger = await make_charger("CP-1")
+    await charger.meter_values(1, None, power_w=0, energy_wh=50_000, timestamp=T0)
+    await charger.meter_values(1, None, power_w=0, energy_wh=20, timestamp=T0 + timedelta(minutes=1))
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("50.02")
+    # An older reading arriving late does not move it either.
+    await charger.meter_values(1, None, power_w=0, energy_wh=10, timestamp=T0 - timedelta(minutes=1))
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("50.02")
