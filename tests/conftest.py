@@ -1,13 +1,16 @@
 """Fixtures: a real Home Assistant with the integration, and simulated chargers on loopback."""
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
 import json
-from pathlib import Path
 import socket
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
 from ocpp.messages import MessageType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
@@ -15,9 +18,6 @@ from custom_components.ev_charging.const import (
     DOMAIN,
 )
 from custom_components.ev_charging.csms.protocol import iter_schema_errors
-from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from simulator.charger import ChargerConfig, SimulatedCharger
 
 
@@ -76,13 +76,13 @@ type ChargerFactory = Callable[..., Awaitable[SimulatedCharger]]
 
 
 @pytest.fixture
-async def make_charger(
-    hass: HomeAssistant, port: int
-) -> AsyncGenerator[ChargerFactory]:
+async def make_charger(hass: HomeAssistant, port: int) -> AsyncGenerator[ChargerFactory]:
     """Connect simulated chargers; every well-formed frame they exchanged is schema-checked."""
     chargers: list[SimulatedCharger] = []
 
-    async def make(charger_id: str = "CP-1", *, boot: bool = True, **config: Any) -> SimulatedCharger:
+    async def make(
+        charger_id: str = "CP-1", *, boot: bool = True, **config: Any
+    ) -> SimulatedCharger:
         charger = SimulatedCharger(
             ChargerConfig(charger_id=charger_id, **config), f"ws://127.0.0.1:{port}"
         )
@@ -112,7 +112,9 @@ def assert_frames_match_schemas(charger: SimulatedCharger, *, skip: set[str] | N
             actions[message_id] = message[2]
             errors = list(iter_schema_errors(MessageType.Call, message[2], message[3]))
         elif message[0] == MessageType.CallResult:
-            errors = list(iter_schema_errors(MessageType.CallResult, actions[message_id], message[2]))
+            errors = list(
+                iter_schema_errors(MessageType.CallResult, actions[message_id], message[2])
+            )
         else:
             errors = [f"unexpected CallError {message}"]
         problems += [f"{frame.direction} {frame.raw[:120]}: {error}" for error in errors]

@@ -6,7 +6,8 @@ from decimal import Decimal
 import aiohttp
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
@@ -74,15 +75,25 @@ async def test_all_measurands_reach_entities(
     await hass.async_block_till_done()
     await charger.wait_closed()
     await charger.connect()
-    transaction_id = (await charger.start_transaction(1, "TAG-9", meter_start=0, timestamp=T0))["transactionId"]
-    await charger.meter_values(1, transaction_id, power_w=11_040, energy_wh=1_000, soc=55, timestamp=T0)
+    transaction_id = (await charger.start_transaction(1, "TAG-9", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    await charger.meter_values(
+        1, transaction_id, power_w=11_040, energy_wh=1_000, soc=55, timestamp=T0
+    )
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_current").state) > 0
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_voltage").state) > 200
     assert entity_state(hass, "sensor", "CP-1_1_soc").state == "55"
-    assert entity_state(hass, "sensor", "CP-1_1_temperature").state not in ("unknown", "unavailable")
+    assert entity_state(hass, "sensor", "CP-1_1_temperature").state not in (
+        "unknown",
+        "unavailable",
+    )
     assert entity_state(hass, "sensor", "CP-1_1_id_tag").state == "TAG-9"
-    assert entity_state(hass, "sensor", "CP-1_1_session_duration").state not in ("unknown", "unavailable")
+    assert entity_state(hass, "sensor", "CP-1_1_session_duration").state not in (
+        "unknown",
+        "unavailable",
+    )
 
 
 async def test_lean_default_entities(
@@ -113,18 +124,28 @@ async def test_remove_stale_charger_device(
     """A connected charger cannot be deleted; a gone one can, and must be approved again."""
     assert await async_setup_component(hass, "config", {})
     charger = await make_charger("CP-1")
-    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP-1"), init_integration.entry_id)
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, "CP-1"), init_integration.entry_id
+    )
     assert device is not None
     client = await hass_ws_client(hass)
     await client.send_json_auto_id(
-        {"type": "config/device_registry/remove_config_entry", "config_entry_id": init_integration.entry_id, "device_id": device.id}
+        {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": init_integration.entry_id,
+            "device_id": device.id,
+        }
     )
     assert not (await client.receive_json())["success"]
     await charger.close()
     central = init_integration.runtime_data.central
     await until(lambda: not central.connections, "the server saw the socket close")
     await client.send_json_auto_id(
-        {"type": "config/device_registry/remove_config_entry", "config_entry_id": init_integration.entry_id, "device_id": device.id}
+        {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": init_integration.entry_id,
+            "device_id": device.id,
+        }
     )
     assert (await client.receive_json())["success"]
     assert "CP-1" not in central.chargers
@@ -151,8 +172,15 @@ async def test_backup_pauses_and_resumes_the_ledger(
     """During a backup ledger writes wait; afterwards the waiting charger gets its answer."""
     charger = await make_charger("CP-1")
     await backup.async_pre_backup(hass)
-    pending = hass.async_create_task(charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0))
-    await until(lambda: any(f.parsed[2] == "StartTransaction" for f in charger.frames if f.direction == "sent"), "sent")
+    pending = hass.async_create_task(
+        charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
+    )
+    await until(
+        lambda: any(
+            f.parsed[2] == "StartTransaction" for f in charger.frames if f.direction == "sent"
+        ),
+        "sent",
+    )
     assert not pending.done()
     await backup.async_post_backup(hass)
     assert (await pending)["transactionId"] == 1

@@ -32,7 +32,12 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
     assert result["step_id"] == "user"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 120, CONF_AUTO_ACCEPT: False},
+        {
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: port,
+            CONF_HEARTBEAT_INTERVAL: 120,
+            CONF_AUTO_ACCEPT: False,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
@@ -51,13 +56,23 @@ async def test_user_flow_port_in_use(hass: HomeAssistant, port: int) -> None:
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
-            {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: True},
+            {
+                CONF_HOST: "127.0.0.1",
+                CONF_PORT: port,
+                CONF_HEARTBEAT_INTERVAL: 60,
+                CONF_AUTO_ACCEPT: True,
+            },
         )
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {CONF_PORT: "port_in_use"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: True},
+        {
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: port,
+            CONF_HEARTBEAT_INTERVAL: 60,
+            CONF_AUTO_ACCEPT: True,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -69,7 +84,12 @@ async def test_user_flow_invalid_host(hass: HomeAssistant, port: int) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_HOST: "no-such-host.invalid", CONF_PORT: port, CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: True},
+        {
+            CONF_HOST: "no-such-host.invalid",
+            CONF_PORT: port,
+            CONF_HEARTBEAT_INTERVAL: 60,
+            CONF_AUTO_ACCEPT: True,
+        },
     )
     assert result["errors"] == {CONF_HOST: "invalid_host"}
 
@@ -133,7 +153,9 @@ async def test_options_apply_live(
 
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.MENU
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "settings"})
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_HEARTBEAT_INTERVAL: 300, CONF_AUTO_ACCEPT: True}
     )
@@ -144,11 +166,16 @@ async def test_options_apply_live(
     assert central.connections["CP-1"].charger.connected
 
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "charger"})
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {CONF_CHARGER_ID: "CP-1"})
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "charger"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_CHARGER_ID: "CP-1"}
+    )
     assert result["step_id"] == "quirks"
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_PING_INTERVAL: 30, CONF_START_TRANSACTION_DELAY: 0.5, CONF_LENIENT: True}
+        result["flow_id"],
+        {CONF_PING_INTERVAL: 30, CONF_START_TRANSACTION_DELAY: 0.5, CONF_LENIENT: True},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options[CONF_CHARGERS] == {
@@ -159,7 +186,11 @@ async def test_options_apply_live(
     assert bystander.connected
     assert (await bystander.heartbeat())["currentTime"]
     quirks = central.settings.quirks_for("CP-1")
-    assert (quirks.ping_interval, quirks.start_transaction_delay, quirks.lenient) == (30.0, 0.5, True)
+    assert (quirks.ping_interval, quirks.start_transaction_delay, quirks.lenient) == (
+        30.0,
+        0.5,
+        True,
+    )
 
 
 @pytest.mark.parametrize("auto_accept", [False])
@@ -170,7 +201,12 @@ async def test_unknown_charger_waits_for_approval(
     charger = await make_charger("CP-NEW", vendor="Acme", model="X1")
     assert charger.frames[-1].parsed[2]["status"] == "Pending"
     assert entity_state_missing(hass, "CP-NEW")
-    early = [2, "early", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]
+    early = [
+        2,
+        "early",
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+    ]
     assert (await charger.call_raw(early))[2] == "SecurityError"
     charger.frames[:] = [f for f in charger.frames if f.parsed[1] != "early"]
 
@@ -181,7 +217,9 @@ async def test_unknown_charger_waits_for_approval(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "charger_approved"
     # The charger is asked to boot again, and this time it is Accepted.
-    await until(lambda: any(a == "TriggerMessage" for a, _ in charger.received_calls), "TriggerMessage sent")
+    await until(
+        lambda: any(a == "TriggerMessage" for a, _ in charger.received_calls), "TriggerMessage sent"
+    )
     assert ("TriggerMessage", {"requestedMessage": "BootNotification"}) in charger.received_calls
     assert (await charger.boot())["status"] == "Accepted"
     await hass.async_block_till_done()

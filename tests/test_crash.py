@@ -1,14 +1,14 @@
 """Killing Home Assistant (SIGKILL, no clean stop) loses nothing the central system answered."""
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 import json
-from pathlib import Path
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from homeassistant.config_entries import STORAGE_VERSION, STORAGE_VERSION_MINOR
@@ -80,7 +80,8 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) 
                 return
         except OSError:
             await asyncio.sleep(0.1)
-    raise AssertionError(f"Home Assistant did not open port {port}:\n{log.read_text()[-3000:]}")
+    tail = await asyncio.to_thread(log.read_text)
+    raise AssertionError(f"Home Assistant did not open port {port}:\n{tail[-3000:]}")
 
 
 async def test_kill_after_stop_transaction_loses_nothing(
@@ -96,9 +97,18 @@ async def test_kill_after_stop_transaction_loses_nothing(
     ]
     for minute in range(1, 4):
         await charger.meter_values(
-            1, transaction_id, power_w=7_000, energy_wh=10_000 + 100 * minute, timestamp=T0 + timedelta(minutes=minute)
+            1,
+            transaction_id,
+            power_w=7_000,
+            energy_wh=10_000 + 100 * minute,
+            timestamp=T0 + timedelta(minutes=minute),
         )
-    await charger.stop_transaction(transaction_id, meter_stop=10_350, reason="EVDisconnected", timestamp=T0 + timedelta(minutes=4))
+    await charger.stop_transaction(
+        transaction_id,
+        meter_stop=10_350,
+        reason="EVDisconnected",
+        timestamp=T0 + timedelta(minutes=4),
+    )
     home_assistant.send_signal(signal.SIGKILL)
     home_assistant.wait()
     await charger.close()
@@ -114,6 +124,12 @@ async def test_kill_after_stop_transaction_loses_nothing(
         readings = await ledger.load_meter_readings(transaction_id)
         assert [r.energy_wh for r in readings] == [10_100, 10_200, 10_300]
         frames = await ledger.load_frames("CP-1")
-        assert [f["action"] for f in frames] == ["StartTransaction", "MeterValues", "MeterValues", "MeterValues", "StopTransaction"]
+        assert [f["action"] for f in frames] == [
+            "StartTransaction",
+            "MeterValues",
+            "MeterValues",
+            "MeterValues",
+            "StopTransaction",
+        ]
     finally:
         await ledger.close()

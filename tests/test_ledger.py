@@ -1,9 +1,9 @@
 """The ledger on its own: migrations, group commits, idempotent transaction messages."""
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-import sqlite3
 
 import pytest
 
@@ -48,7 +48,11 @@ async def test_transaction_ids_are_unique_across_reopen(tmp_path: Path) -> None:
     await first.open()
     one = await first.start_transaction("CP-1", 1, "TAG", 0, T0)
     two = await first.start_transaction("CP-1", 2, "TAG", 0, T0)
-    await first.submit(lambda c: c.execute("DELETE FROM transactions WHERE transaction_id = ?", (two.transaction_id,)))
+    await first.submit(
+        lambda c: c.execute(
+            "DELETE FROM transactions WHERE transaction_id = ?", (two.transaction_id,)
+        )
+    )
     await first.close()
     second = Ledger(path)
     await second.open()
@@ -62,17 +66,24 @@ async def test_retried_start_and_stop_are_idempotent(ledger: Ledger) -> None:
     first = await ledger.start_transaction("CP-1", 1, "TAG", 100, T0)
     again = await ledger.start_transaction("CP-1", 1, "TAG", 100, T0)
     assert again.transaction_id == first.transaction_id
-    stopped = await ledger.stop_transaction(first.transaction_id, 900, T0 + timedelta(hours=1), "Local", None)
-    retried = await ledger.stop_transaction(first.transaction_id, 950, T0 + timedelta(hours=2), "Other", None)
+    stopped = await ledger.stop_transaction(
+        first.transaction_id, 900, T0 + timedelta(hours=1), "Local", None
+    )
+    retried = await ledger.stop_transaction(
+        first.transaction_id, 950, T0 + timedelta(hours=2), "Other", None
+    )
     assert stopped == retried
-    assert retried is not None and retried.meter_stop_wh == 900
+    assert retried is not None
+    assert retried.meter_stop_wh == 900
     assert await ledger.stop_transaction(999, 1, T0, None, None) is None
 
 
 async def test_duplicate_readings_are_stored_once(ledger: Ledger) -> None:
     """The same MeterValue sent twice is one row."""
     transaction = await ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
-    reading = MeterReading("CP-1", 1, transaction.transaction_id, T0, Decimal(10), Decimal(7400), [])
+    reading = MeterReading(
+        "CP-1", 1, transaction.transaction_id, T0, Decimal(10), Decimal(7400), []
+    )
     await ledger.add_meter_readings([reading])
     await ledger.add_meter_readings([reading])
     assert await ledger.load_meter_readings(transaction.transaction_id) == [reading]

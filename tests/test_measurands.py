@@ -22,19 +22,41 @@ T = datetime(2026, 11, 25, tzinfo=UTC)
     ("sampled", "measurand", "value", "unit"),
     [
         ({"value": "12345"}, ENERGY_REGISTER, Decimal("12.345"), "kWh"),  # defaults: register, Wh
-        ({"value": "12.5", "unit": "kWh", "measurand": ENERGY_REGISTER}, ENERGY_REGISTER, Decimal("12.5"), "kWh"),
+        (
+            {"value": "12.5", "unit": "kWh", "measurand": ENERGY_REGISTER},
+            ENERGY_REGISTER,
+            Decimal("12.5"),
+            "kWh",
+        ),
         ({"value": "7400", "measurand": POWER, "unit": "W"}, POWER, Decimal("7.4"), "kW"),
         ({"value": "7.4", "measurand": POWER, "unit": "kW"}, POWER, Decimal("7.4"), "kW"),
         ({"value": "7400", "measurand": POWER}, POWER, Decimal("7.4"), "kW"),  # unit default W
         ({"value": "16.2", "measurand": CURRENT, "unit": "A"}, CURRENT, Decimal("16.2"), "A"),
         ({"value": "231", "measurand": VOLTAGE, "unit": "V"}, VOLTAGE, Decimal("231"), "V"),
         ({"value": "80", "measurand": SOC, "unit": "Percent"}, SOC, Decimal("80"), "%"),
-        ({"value": "41", "measurand": TEMPERATURE, "unit": "Celsius"}, TEMPERATURE, Decimal("41"), "°C"),
-        ({"value": "212", "measurand": TEMPERATURE, "unit": "Fahrenheit"}, TEMPERATURE, Decimal("100"), "°C"),
-        ({"value": "300", "measurand": TEMPERATURE, "unit": "K"}, TEMPERATURE, Decimal("26.85"), "°C"),
+        (
+            {"value": "41", "measurand": TEMPERATURE, "unit": "Celsius"},
+            TEMPERATURE,
+            Decimal("41"),
+            "°C",
+        ),
+        (
+            {"value": "212", "measurand": TEMPERATURE, "unit": "Fahrenheit"},
+            TEMPERATURE,
+            Decimal("100"),
+            "°C",
+        ),
+        (
+            {"value": "300", "measurand": TEMPERATURE, "unit": "K"},
+            TEMPERATURE,
+            Decimal("26.85"),
+            "°C",
+        ),
     ],
 )
-def test_units_are_normalised(sampled: dict[str, str], measurand: str, value: Decimal, unit: str) -> None:
+def test_units_are_normalised(
+    sampled: dict[str, str], measurand: str, value: Decimal, unit: str
+) -> None:
     """Every unit a 1.6 charger may send comes out in one unit per quantity."""
     [sample] = normalise(T, [sampled]).samples
     assert (sample.measurand, sample.value, sample.unit) == (measurand, value, unit)

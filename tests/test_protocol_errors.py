@@ -87,7 +87,14 @@ async def test_call_errors(
 
 @pytest.mark.parametrize(
     "raw",
-    ["this is not json", '{"messageTypeId": 2}', "[]", "[2]", '"text"', "[2, null, \"Heartbeat\", {}]"],
+    [
+        "this is not json",
+        '{"messageTypeId": 2}',
+        "[]",
+        "[2]",
+        '"text"',
+        '[2, null, "Heartbeat", {}]',
+    ],
 )
 async def test_unreadable_frames_are_counted_not_answered(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory, raw: str
@@ -133,7 +140,12 @@ async def test_rejected_transaction_message_is_kept_raw(
 ) -> None:
     """A StopTransaction we must refuse is on disk before the charger hears the error."""
     charger = await make_charger("CP-1")
-    bad_stop = [2, "stop-1", "StopTransaction", {"transactionId": 7, "timestamp": "2026-11-25T18:00:00Z"}]
+    bad_stop = [
+        2,
+        "stop-1",
+        "StopTransaction",
+        {"transactionId": 7, "timestamp": "2026-11-25T18:00:00Z"},
+    ]
     reply = await charger.call_raw(bad_stop)
     assert reply[2] == "OccurenceConstraintViolation"
     charger.frames.clear()

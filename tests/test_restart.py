@@ -20,8 +20,12 @@ async def test_reload_mid_transaction(
     """A transaction started before a reload is metered and stopped correctly after it."""
     charger = await make_charger("CP-1")
     await charger.status(1, "Charging", timestamp=T0)
-    transaction_id = (await charger.start_transaction(1, "TAG", meter_start=2_000, timestamp=T0))["transactionId"]
-    await charger.meter_values(1, transaction_id, power_w=7_400, energy_wh=2_500, timestamp=T0 + timedelta(minutes=5))
+    transaction_id = (await charger.start_transaction(1, "TAG", meter_start=2_000, timestamp=T0))[
+        "transactionId"
+    ]
+    await charger.meter_values(
+        1, transaction_id, power_w=7_400, energy_wh=2_500, timestamp=T0 + timedelta(minutes=5)
+    )
 
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
@@ -33,11 +37,15 @@ async def test_reload_mid_transaction(
 
     # Chargers reconnect without a new BootNotification after a CSMS restart.
     await charger.connect()
-    await charger.meter_values(1, transaction_id, power_w=7_400, energy_wh=3_000, timestamp=T0 + timedelta(minutes=10))
+    await charger.meter_values(
+        1, transaction_id, power_w=7_400, energy_wh=3_000, timestamp=T0 + timedelta(minutes=10)
+    )
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal(1)
     assert entity_state(hass, "sensor", "CP-1_1_status").state == "charging"
-    await charger.stop_transaction(transaction_id, meter_stop=3_100, timestamp=T0 + timedelta(minutes=11))
+    await charger.stop_transaction(
+        transaction_id, meter_stop=3_100, timestamp=T0 + timedelta(minutes=11)
+    )
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("1.1")
 
@@ -53,11 +61,15 @@ async def test_register_never_decreases_across_meter_reset(
     """A charger whose meter restarts from zero does not make the energy sensor go down."""
     charger = await make_charger("CP-1")
     await charger.meter_values(1, None, power_w=0, energy_wh=50_000, timestamp=T0)
-    await charger.meter_values(1, None, power_w=0, energy_wh=20, timestamp=T0 + timedelta(minutes=1))
+    await charger.meter_values(
+        1, None, power_w=0, energy_wh=20, timestamp=T0 + timedelta(minutes=1)
+    )
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("50.02")
     # An older reading arriving late does not move it either.
-    await charger.meter_values(1, None, power_w=0, energy_wh=10, timestamp=T0 - timedelta(minutes=1))
+    await charger.meter_values(
+        1, None, power_w=0, energy_wh=10, timestamp=T0 - timedelta(minutes=1)
+    )
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("50.02")

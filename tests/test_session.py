@@ -20,7 +20,9 @@ async def test_device_from_boot_notification(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """A charger that boots becomes a device with its maker, model, serial and firmware."""
-    await make_charger("CP-1", vendor="Acme", model="Wallbox 22", serial_number="SN42", firmware="3.1")
+    await make_charger(
+        "CP-1", vendor="Acme", model="Wallbox 22", serial_number="SN42", firmware="3.1"
+    )
     device = dr.async_get(hass).async_get_device_by_identifier(
         (DOMAIN, "CP-1"), init_integration.entry_id
     )
@@ -49,7 +51,11 @@ async def test_full_session(
     for minute in range(1, 6):
         energy += 180  # 11 kW for a minute is about 183 Wh
         await charger.meter_values(
-            1, transaction_id, power_w=11_000, energy_wh=energy, timestamp=T0 + timedelta(minutes=minute)
+            1,
+            transaction_id,
+            power_w=11_000,
+            energy_wh=energy,
+            timestamp=T0 + timedelta(minutes=minute),
         )
     await hass.async_block_till_done()
 
@@ -63,7 +69,10 @@ async def test_full_session(
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("0.9")
 
     stopped = await charger.stop_transaction(
-        transaction_id, meter_stop=energy + 20, reason="EVDisconnected", timestamp=T0 + timedelta(minutes=6)
+        transaction_id,
+        meter_stop=energy + 20,
+        reason="EVDisconnected",
+        timestamp=T0 + timedelta(minutes=6),
     )
     assert stopped == {} or "idTagInfo" not in stopped
     await charger.status(1, "Finishing")
@@ -73,7 +82,9 @@ async def test_full_session(
     assert entity_state(hass, "sensor", "CP-1_1_status").state == "available"
     assert float(entity_state(hass, "sensor", "CP-1_1_power").state) == 0
     assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("0.92")
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("1000.92")
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal(
+        "1000.92"
+    )
 
     ledger = init_integration.runtime_data.ledger
     [transaction] = await ledger.load_transactions("CP-1")

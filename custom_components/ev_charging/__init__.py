@@ -26,7 +26,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     ledger = Ledger(Path(hass.config.path(LEDGER_FILENAME)))
     await ledger.open()
     central = CentralSystem(
-        ledger, settings_from_options(entry.options), HomeAssistantListener(hass, entry), dt_util.utcnow
+        ledger,
+        settings_from_options(entry.options),
+        HomeAssistantListener(hass, entry),
+        dt_util.utcnow,
     )
     try:
         await central.load()

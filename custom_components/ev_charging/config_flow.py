@@ -4,8 +4,7 @@ import asyncio
 import socket
 from typing import Any
 
-import voluptuous as vol
-
+import probatio as vol
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -43,7 +42,9 @@ from .const import (
 
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 SECONDS_SELECTOR = NumberSelector(
-    NumberSelectorConfig(min=10, max=86400, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX)
+    NumberSelectorConfig(
+        min=10, max=86400, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+    )
 )
 
 
@@ -147,7 +148,9 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         self._model = discovery_info.get("model") or "?"
         return await self.async_step_approve()
 
-    async def async_step_approve(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    async def async_step_approve(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Approve the charger: it gets a device and its BootNotification is Accepted."""
         hub = self._hub_entry()
         if hub is None:
@@ -207,7 +210,9 @@ class EvChargingOptionsFlow(OptionsFlow):
             ),
         )
 
-    async def async_step_charger(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    async def async_step_charger(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Pick the charger whose quirks to change."""
         chargers = sorted(
             charger_id
@@ -251,7 +256,11 @@ class EvChargingOptionsFlow(OptionsFlow):
                         CONF_PING_INTERVAL, default=current.get(CONF_PING_INTERVAL, 0)
                     ): NumberSelector(
                         NumberSelectorConfig(
-                            min=0, max=3600, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+                            min=0,
+                            max=3600,
+                            step=1,
+                            unit_of_measurement="s",
+                            mode=NumberSelectorMode.BOX,
                         )
                     ),
                     vol.Required(
@@ -259,10 +268,16 @@ class EvChargingOptionsFlow(OptionsFlow):
                         default=current.get(CONF_START_TRANSACTION_DELAY, 0),
                     ): NumberSelector(
                         NumberSelectorConfig(
-                            min=0, max=30, step=0.1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+                            min=0,
+                            max=30,
+                            step=0.1,
+                            unit_of_measurement="s",
+                            mode=NumberSelectorMode.BOX,
                         )
                     ),
-                    vol.Required(CONF_LENIENT, default=current.get(CONF_LENIENT, False)): BooleanSelector(),
+                    vol.Required(
+                        CONF_LENIENT, default=current.get(CONF_LENIENT, False)
+                    ): BooleanSelector(),
                 }
             ),
         )

@@ -6,17 +6,17 @@ answers a charger only after what it was told is on disk (WAL, synchronous=FULL)
 """
 
 import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-import json
-import logging
 from pathlib import Path
-import queue
-import sqlite3
-import threading
-from typing import Any, Final
+from typing import Any, Final, cast
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class Ledger:
         try:
             connection = self._connect()
             migrate(connection)
-        except Exception as err:  # noqa: BLE001 - handed to the awaiting caller
+        except Exception as err:
             self._loop.call_soon_threadsafe(_set_exception, ready, err)
             return
         self._loop.call_soon_threadsafe(_set_result, ready, None)
@@ -257,7 +257,7 @@ class Ledger:
         group: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
         item: _Item | None = self._queue.get()
         while item is not None and item is not _STOP and item[0] is not _PAUSE:
-            group.append(item)
+            group.append(cast("tuple[Operation[Any], asyncio.Future[Any]]", item))
             if len(group) >= MAX_GROUP:
                 item = None
                 break
@@ -273,7 +273,8 @@ class Ledger:
             # A backup wants a checkpointed database and no writes until it is done;
             # give up after an hour so a failed backup cannot wedge the ledger.
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._loop.call_soon_threadsafe(_set_result, item[1], None)
+            paused = cast("tuple[Operation[None], asyncio.Future[None]]", item)[1]
+            self._loop.call_soon_threadsafe(_set_result, paused, None)
             self._resume.wait(timeout=3600)
         return True
 
@@ -310,7 +311,7 @@ class Ledger:
             connection.execute("SAVEPOINT op")
             try:
                 result = operation(connection)
-            except Exception as err:  # noqa: BLE001 - handed to the awaiting caller
+            except Exception as err:
                 connection.execute("ROLLBACK TO op")
                 connection.execute("RELEASE op")
                 outcomes.append((future, None, err))
@@ -335,12 +336,16 @@ class Ledger:
             lambda c: _transactions(c, "WHERE stopped_at IS NULL ORDER BY transaction_id")
         )
 
-    def load_transactions(self, charger_id: str | None = None) -> asyncio.Future[list[TransactionRecord]]:
+    def load_transactions(
+        self, charger_id: str | None = None
+    ) -> asyncio.Future[list[TransactionRecord]]:
         """All transactions, optionally of one charger."""
         if charger_id is None:
             return self.submit(lambda c: _transactions(c, "ORDER BY transaction_id"))
         return self.submit(
-            lambda c: _transactions(c, "WHERE charger_id = ? ORDER BY transaction_id", (charger_id,))
+            lambda c: _transactions(
+                c, "WHERE charger_id = ? ORDER BY transaction_id", (charger_id,)
+            )
         )
 
     def load_meter_readings(self, transaction_id: int) -> asyncio.Future[list[MeterReading]]:
@@ -372,30 +377,33 @@ class Ledger:
                 connection.execute(
                     "UPDATE chargers SET vendor = ?, model = ?, serial_number = ?, firmware = ?"
                     " WHERE charger_id = ?",
-                    (boot["vendor"], boot["model"], boot["serial_number"], boot["firmware"], charger_id),
+                    (
+                        boot["vendor"],
+                        boot["model"],
+                        boot["serial_number"],
+                        boot["firmware"],
+                        charger_id,
+                    ),
                 )
 
         return self.submit(operation)
 
     def forget_charger(self, charger_id: str) -> asyncio.Future[None]:
         """Remove a charger and its connectors; its transactions and readings stay."""
-        return self.submit(
-            lambda c: c.execute("DELETE FROM chargers WHERE charger_id = ?", (charger_id,)) and None
-        )
+        return self.submit(_execute("DELETE FROM chargers WHERE charger_id = ?", (charger_id,)))
 
     def save_connector_status(
         self, charger_id: str, connector_id: int, status: str, error_code: str, at: datetime
     ) -> asyncio.Future[None]:
         """Record the latest StatusNotification of a connector."""
         return self.submit(
-            lambda c: c.execute(
+            _execute(
                 "INSERT INTO connectors (charger_id, connector_id, status, error_code, status_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (charger_id, connector_id) DO UPDATE SET"
                 " status = excluded.status, error_code = excluded.error_code,"
                 " status_at = excluded.status_at",
                 (charger_id, connector_id, status, error_code, _ts(at)),
             )
-            and None
         )
 
     def save_register(
@@ -403,7 +411,7 @@ class Ledger:
     ) -> asyncio.Future[None]:
         """Record the energy register of a connector and the offset that keeps it monotonic."""
         return self.submit(
-            lambda c: c.execute(
+            _execute(
                 "INSERT INTO connectors (charger_id, connector_id, register_raw_wh,"
                 " register_offset_wh, register_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (charger_id, connector_id) DO UPDATE SET"
@@ -412,7 +420,6 @@ class Ledger:
                 " register_at = excluded.register_at",
                 (charger_id, connector_id, str(raw_wh), str(offset_wh), _ts(at)),
             )
-            and None
         )
 
     def start_transaction(
@@ -485,16 +492,21 @@ class Ledger:
             for r in readings
         ]
         return self.submit(
-            lambda c: c.executemany(
+            _execute(
                 "INSERT OR IGNORE INTO meter_readings (charger_id, connector_id, transaction_id,"
                 " timestamp, energy_wh, power_w, sampled_values) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
+                many=True,
             )
-            and None
         )
 
     def record_frame(
-        self, charger_id: str, received_at: datetime, action: str | None, message_id: str | None, frame: str
+        self,
+        charger_id: str,
+        received_at: datetime,
+        action: str | None,
+        message_id: str | None,
+        frame: str,
     ) -> FrameRef:
         """Keep a frame exactly as received, without waiting; pass the result to record_outcome."""
         ref = FrameRef()
@@ -513,17 +525,22 @@ class Ledger:
         """Note how a recorded frame was answered ("ok" or the CallError code)."""
         # Queued after the frame's insert, so the writer thread has set ref.frame_id.
         return self.submit(
-            lambda c: c.execute(
+            _execute(
                 "UPDATE raw_frames SET outcome = ? WHERE frame_id = ?", (outcome, ref.frame_id)
             )
-            and None
         )
 
     def load_frames(self, charger_id: str) -> asyncio.Future[list[dict[str, Any]]]:
         """The raw frames of one charger, oldest first."""
         return self.submit(
             lambda c: [
-                dict(zip(("received_at", "action", "message_id", "frame", "outcome"), row, strict=True))
+                dict(
+                    zip(
+                        ("received_at", "action", "message_id", "frame", "outcome"),
+                        row,
+                        strict=True,
+                    )
+                )
                 for row in c.execute(
                     "SELECT received_at, action, message_id, frame, outcome FROM raw_frames"
                     " WHERE charger_id = ? ORDER BY frame_id",
@@ -531,6 +548,18 @@ class Ledger:
                 )
             ]
         )
+
+
+def _execute(sql: str, parameters: Any = (), *, many: bool = False) -> Operation[None]:
+    """An operation running one statement (or one per row of parameters) and returning nothing."""
+
+    def operation(connection: sqlite3.Connection) -> None:
+        if many:
+            connection.executemany(sql, parameters)
+        else:
+            connection.execute(sql, parameters)
+
+    return operation
 
 
 def migrate(connection: sqlite3.Connection) -> None:
@@ -599,8 +628,15 @@ def _transactions(
     )
     return [
         TransactionRecord(
-            row[0], row[1], row[2], row[3], row[4], datetime.fromisoformat(row[5]),
-            row[6], _dt(row[7]), row[8],
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            datetime.fromisoformat(row[5]),
+            row[6],
+            _dt(row[7]),
+            row[8],
         )
         for row in rows
     ]
@@ -609,7 +645,12 @@ def _transactions(
 def _meter_readings(connection: sqlite3.Connection, transaction_id: int) -> list[MeterReading]:
     return [
         MeterReading(
-            row[0], row[1], row[2], datetime.fromisoformat(row[3]), _dec(row[4]), _dec(row[5]),
+            row[0],
+            row[1],
+            row[2],
+            datetime.fromisoformat(row[3]),
+            _dec(row[4]),
+            _dec(row[5]),
             json.loads(row[6]),
         )
         for row in connection.execute(

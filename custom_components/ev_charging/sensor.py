@@ -1,10 +1,10 @@
 """Sensors: charger status and health, connector status and metering."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-import re
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -37,14 +37,16 @@ from .runtime import EvChargingConfigEntry, signal_charger_added, signal_connect
 PARALLEL_UPDATES = 0
 
 
-def status_option(status: str | None) -> str | None:
-    """An OCPP status as a translation-friendly option: SuspendedEVSE -> suspended_evse."""
-    if status is None:
-        return None
+def _option(status: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", status).lower()
 
 
-STATUS_OPTIONS = [status_option(status.value) for status in ChargePointStatus]
+def status_option(status: str | None) -> str | None:
+    """An OCPP status as a translation-friendly option: SuspendedEVSE -> suspended_evse."""
+    return None if status is None else _option(status)
+
+
+STATUS_OPTIONS = [_option(status.value) for status in ChargePointStatus]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +192,9 @@ CONNECTOR_SENSORS: tuple[ConnectorSensorDescription, ...] = (
         key="id_tag",
         translation_key="id_tag",
         entity_registry_enabled_default=False,
-        value_fn=lambda connector: None if connector.transaction is None else connector.transaction.id_tag,
+        value_fn=lambda connector: (
+            None if connector.transaction is None else connector.transaction.id_tag
+        ),
     ),
 )
 
@@ -229,7 +233,9 @@ async def async_setup_entry(
 def _connector_sensors(charger: ChargerState, connector_id: int) -> list[SensorEntity]:
     if connector_id == 0:  # connector 0 is the charger itself: its status is the charger's
         return []
-    return [ConnectorSensor(charger, connector_id, description) for description in CONNECTOR_SENSORS]
+    return [
+        ConnectorSensor(charger, connector_id, description) for description in CONNECTOR_SENSORS
+    ]
 
 
 class ChargerSensor(ChargerEntity, SensorEntity):
@@ -275,5 +281,10 @@ class ConnectorSensor(ChargerEntity, SensorEntity):
         if isinstance(value, Decimal):
             # 5.000 kWh reads as 5; normalize() alone would write 1000 as 1E+3.
             normal = value.normalize()
-            return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal
+            exponent = normal.as_tuple().exponent
+            return (
+                normal.quantize(Decimal(1))
+                if isinstance(exponent, int) and exponent > 0
+                else normal
+            )
         return value

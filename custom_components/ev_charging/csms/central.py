@@ -1,11 +1,11 @@
 """The central system: the websocket server, chargers' state and the ledger bookkeeping."""
 
 import asyncio
+import logging
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal
-import logging
-import ssl
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -105,7 +105,9 @@ class CentralSystem:
     async def stop(self) -> None:
         """Close every charger's socket, free the port, end background work."""
         for connection in list(self.connections.values()):
-            await connection.websocket.close(code=WSCloseCode.GOING_AWAY, message=b"Server stopping")
+            await connection.websocket.close(
+                code=WSCloseCode.GOING_AWAY, message=b"Server stopping"
+            )
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -118,7 +120,10 @@ class CentralSystem:
         """Take new settings live; a charger whose ping interval changed reconnects alone."""
         old, self.settings = self.settings, settings
         for charger_id, connection in list(self.connections.items()):
-            if old.quirks_for(charger_id).ping_interval != settings.quirks_for(charger_id).ping_interval:
+            if (
+                old.quirks_for(charger_id).ping_interval
+                != settings.quirks_for(charger_id).ping_interval
+            ):
                 self.background(
                     connection.websocket.close(
                         code=WSCloseCode.SERVICE_RESTART, message=b"Connection settings changed"
@@ -183,16 +188,27 @@ class CentralSystem:
 
     async def _websocket_handler(self, request: web.Request) -> web.StreamResponse:
         charger_id = unquote(request.path.rstrip("/").rsplit("/", 1)[-1])
-        if not charger_id or len(charger_id) > MAX_CHARGER_ID_LENGTH or not charger_id.isprintable():
-            _LOGGER.warning("Refused a connection to %s: no usable charger id in the path", request.path)
+        if (
+            not charger_id
+            or len(charger_id) > MAX_CHARGER_ID_LENGTH
+            or not charger_id.isprintable()
+        ):
+            _LOGGER.warning(
+                "Refused a connection to %s: no usable charger id in the path", request.path
+            )
             raise web.HTTPNotFound(text="The URL must end with the charger id")
         offered = [
-            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
         ]
         if not any(protocol in SUBPROTOCOLS for protocol in offered):
             _LOGGER.warning(
                 "Refused charger %s from %s: it offers subprotocols %s, this central system speaks %s",
-                charger_id, request.remote, offered or "none", ", ".join(SUBPROTOCOLS),
+                charger_id,
+                request.remote,
+                offered or "none",
+                ", ".join(SUBPROTOCOLS),
             )
             raise web.HTTPBadRequest(text=f"Supported subprotocols: {', '.join(SUBPROTOCOLS)}")
 
@@ -291,7 +307,9 @@ class CentralSystem:
         )
         connector = self._connector(charger, connector_id)
         connector.transaction = transaction
-        await self._take_register(charger, connector_id, Decimal(payload["meter_start"]), started_at)
+        await self._take_register(
+            charger, connector_id, Decimal(payload["meter_start"]), started_at
+        )
         charger.notify()
         return transaction.transaction_id, dict(ACCEPTED)
 
@@ -299,7 +317,9 @@ class CentralSystem:
         """Store MeterValues and update the connector's live figures."""
         connector_id = payload["connector_id"]
         transaction_id = payload.get("transaction_id")
-        await self._store_meter_values(charger, connector_id, transaction_id, payload["meter_value"])
+        await self._store_meter_values(
+            charger, connector_id, transaction_id, payload["meter_value"]
+        )
         charger.notify()
 
     async def stop_transaction(
@@ -322,14 +342,19 @@ class CentralSystem:
                 charger, connector_id or 0, transaction_id, payload["transaction_data"]
             )
         transaction = await self.ledger.stop_transaction(
-            transaction_id, payload["meter_stop"], stopped_at, payload.get("reason"), payload.get("id_tag")
+            transaction_id,
+            payload["meter_stop"],
+            stopped_at,
+            payload.get("reason"),
+            payload.get("id_tag"),
         )
         if transaction is None:
             # Started while we were not listening (or the ledger was lost): the raw frame is
             # kept; accepting lets the charger move on instead of retrying forever.
             _LOGGER.warning(
                 "%s: StopTransaction for unknown transaction %s kept as a raw frame only",
-                charger.charger_id, transaction_id,
+                charger.charger_id,
+                transaction_id,
             )
         else:
             connector = charger.connector(transaction.connector_id)
@@ -382,14 +407,18 @@ class CentralSystem:
             if newest is None or timestamp >= newest.timestamp:
                 newest = snapshot
         write = self.ledger.add_meter_readings(readings)
-        if newest is not None and (connector.register_at is None or newest.timestamp >= connector.register_at):
+        if newest is not None and (
+            connector.register_at is None or newest.timestamp >= connector.register_at
+        ):
             connector.power_kw = _or(newest.total(POWER), connector.power_kw)
             connector.current_a = _or(newest.highest(CURRENT), connector.current_a)
             connector.voltage_v = _or(newest.mean(VOLTAGE), connector.voltage_v)
             connector.soc_percent = _or(newest.total(SOC), connector.soc_percent)
             connector.temperature_c = _or(newest.highest(TEMPERATURE), connector.temperature_c)
             if (energy_kwh := newest.total(ENERGY_REGISTER)) is not None:
-                await self._take_register(charger, connector_id, energy_kwh * 1000, newest.timestamp)
+                await self._take_register(
+                    charger, connector_id, energy_kwh * 1000, newest.timestamp
+                )
         await write
 
     async def _take_register(

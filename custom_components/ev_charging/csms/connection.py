@@ -1,13 +1,18 @@
 """One charger's websocket session: the `ocpp` ChargePoint with 1.6-correct routing."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
 from ocpp.exceptions import InternalError, OCPPError, SecurityError
 from ocpp.messages import CallError, CallResult, unpack
 from ocpp.routing import on
@@ -61,7 +66,7 @@ class Handled:
     """A handler's answer and the follow-up work to run after it was sent."""
 
     payload: Any
-    after: Callable[[], Awaitable[None]] | None = None
+    after: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
 class ChargerConnection(ChargePoint):  # type: ignore[misc]
@@ -71,7 +76,10 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         self, central: CentralSystem, charger: ChargerState, websocket: web.WebSocketResponse
     ) -> None:
         super().__init__(
-            charger.charger_id, _WebSocketAdapter(websocket), response_timeout=30, logger=_FRAME_LOGGER
+            charger.charger_id,
+            _WebSocketAdapter(websocket),
+            response_timeout=30,
+            logger=_FRAME_LOGGER,
         )
         self.central = central
         self.charger = charger
@@ -164,7 +172,11 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
     ) -> None:
         _LOGGER.warning(
             "%s: answering %s (%s) with %s: %s",
-            self.id, action, message_id, error.code, error.description,
+            self.id,
+            action,
+            message_id,
+            error.code,
+            error.description,
         )
         counts = self.charger.call_errors
         counts[error.code] = counts.get(error.code, 0) + 1
@@ -178,7 +190,9 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     def _unreadable(self, raw: str, why: str) -> None:
         self.charger.unreadable_frames += 1
-        _LOGGER.warning("%s: ignoring a frame that cannot be answered (%s): %.200s", self.id, why, raw)
+        _LOGGER.warning(
+            "%s: ignoring a frame that cannot be answered (%s): %.200s", self.id, why, raw
+        )
 
     # Handlers: thin; the central system does the work and the bookkeeping.
 
@@ -203,7 +217,9 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str) -> Handled:
-        return Handled(call_result.Authorize(id_tag_info=self.central.authorize(self.charger, id_tag)))
+        return Handled(
+            call_result.Authorize(id_tag_info=self.central.authorize(self.charger, id_tag))
+        )
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, **payload: Any) -> Handled:

@@ -59,7 +59,11 @@ class Sample:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the ledger."""
-        out: dict[str, Any] = {"measurand": self.measurand, "value": str(self.value), "unit": self.unit}
+        out: dict[str, Any] = {
+            "measurand": self.measurand,
+            "value": str(self.value),
+            "unit": self.unit,
+        }
         for key in ("phase", "location", "context"):
             if (value := getattr(self, key)) is not None:
                 out[key] = value
@@ -95,7 +99,8 @@ class MeterSnapshot:
         return [
             s
             for s in self.samples
-            if s.measurand == measurand and (location is None or (s.location or "Outlet") == location)
+            if s.measurand == measurand
+            and (location is None or (s.location or "Outlet") == location)
         ]
 
 
@@ -123,7 +128,7 @@ def normalise(timestamp: datetime, sampled_values: Iterable[dict[str, Any]]) -> 
             continue
         try:
             value = Decimal(str(raw["value"]).strip())
-        except (InvalidOperation, KeyError):
+        except InvalidOperation, KeyError:
             snapshot.skipped.append(raw)
             continue
         if not value.is_finite():

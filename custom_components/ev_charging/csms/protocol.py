@@ -5,21 +5,23 @@ codes; this module maps them to the codes OCPP 1.6 prescribes and implements the
 per-charger "lenient" mode for known-harmless deviations of old firmware.
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 import json
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema.exceptions import ValidationError as SchemaError
 from ocpp.exceptions import (
     FormationViolationError,
-    NotImplementedError as OcppNotImplementedError,
     NotSupportedError,
-    OCPPError,
     OccurenceConstraintViolationError,
+    OCPPError,
     PropertyConstraintViolationError,
     TypeConstraintViolationError,
+)
+from ocpp.exceptions import (
+    NotImplementedError as OcppNotImplementedError,
 )
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16.enums import Action
@@ -146,7 +148,9 @@ def _to_ocpp_error(error: SchemaError) -> OCPPError:
         case "required":
             return OccurenceConstraintViolationError(description=error.message, details=details)
         case "type":
-            return TypeConstraintViolationError(description=f"{where}: {error.message}", details=details)
+            return TypeConstraintViolationError(
+                description=f"{where}: {error.message}", details=details
+            )
         case "additionalProperties":
             return FormationViolationError(description=f"{where}: {error.message}", details=details)
         case _:
