@@ -144,8 +144,6 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         await self.async_set_unique_id(f"charger_{self._charger_id}")
         self._abort_if_unique_id_configured()
         self.context["title_placeholders"] = {"charger_id": self._charger_id}
-        self._vendor = discovery_info.get("vendor") or "?"
-        self._model = discovery_info.get("model") or "?"
         return await self.async_step_approve()
 
     async def async_step_approve(
@@ -160,12 +158,14 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_abort(
                 reason="charger_approved", description_placeholders={"charger_id": self._charger_id}
             )
+        # Read when the owner opens the form: the BootNotification may come after discovery.
+        charger = hub.runtime_data.central.chargers.get(self._charger_id)
         return self.async_show_form(
             step_id="approve",
             description_placeholders={
                 "charger_id": self._charger_id,
-                "vendor": self._vendor,
-                "model": self._model,
+                "vendor": (charger and charger.vendor) or "?",
+                "model": (charger and charger.model) or "?",
             },
         )
 

@@ -109,9 +109,5 @@ class HomeAssistantListener:
             self.hass,
             DOMAIN,
             context={"source": SOURCE_INTEGRATION_DISCOVERY},
-            data={
-                CONF_CHARGER_ID: charger.charger_id,
-                "vendor": charger.vendor,
-                "model": charger.model,
-            },
+            data={CONF_CHARGER_ID: charger.charger_id},
         )

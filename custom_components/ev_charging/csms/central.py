@@ -104,10 +104,14 @@ class CentralSystem:
 
     async def stop(self) -> None:
         """Close every charger's socket, free the port, end background work."""
-        for connection in list(self.connections.values()):
-            await connection.websocket.close(
-                code=WSCloseCode.GOING_AWAY, message=b"Server stopping"
-            )
+        # All at once: a charger that vanished without closing would otherwise hold up the rest.
+        await asyncio.gather(
+            *(
+                connection.websocket.close(code=WSCloseCode.GOING_AWAY, message=b"Server stopping")
+                for connection in list(self.connections.values())
+            ),
+            return_exceptions=True,
+        )
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -221,7 +225,10 @@ class CentralSystem:
         charger = self.chargers.get(charger_id) or self._new_charger(charger_id)
         if (previous := self.connections.get(charger_id)) is not None:
             _LOGGER.info("%s connected again; closing its previous connection", charger_id)
-            await previous.websocket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Replaced")
+            # In the background: a half-open old socket must not hold up the new connection.
+            self.background(
+                previous.websocket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Replaced")
+            )
         connection = ChargerConnection(self, charger, websocket)
         self.connections[charger_id] = connection
         charger.connected = True
