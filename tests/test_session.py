@@ -135,3 +135,32 @@ async def test_second_connection_replaces_first(
     assert (await second.heartbeat())["currentTime"]
     await hass.async_block_till_done()
     assert entity_state(hass, "binary_sensor", "CP-1_connected").state == STATE_ON
+
+
+async def test_stop_transaction_data_is_stored(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Readings a charger sends inside StopTransaction's transactionData go to the ledger."""
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    transaction_data = [
+        {
+            "timestamp": (T0 + timedelta(minutes=m)).isoformat(),
+            "sampledValue": [
+                {"value": str(100 * m), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+            ],
+        }
+        for m in (1, 2)
+    ]
+    await charger.stop_transaction(
+        transaction_id,
+        meter_stop=250,
+        timestamp=T0 + timedelta(minutes=3),
+        transaction_data=transaction_data,
+    )
+    readings = await init_integration.runtime_data.ledger.load_meter_readings(transaction_id)
+    assert [(r.connector_id, r.energy_wh) for r in readings] == [(1, 100), (1, 200)]
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("0.25")
