@@ -1,5 +1,6 @@
 """The central system's edges: subprotocols, charger ids, every message, devices, diagnostics."""
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -67,7 +68,7 @@ async def test_all_measurands_reach_entities(
     charger = await make_charger("CP-1")
     await charger.status(1, "Charging")
     for key in ("current", "voltage", "soc", "temperature", "session_duration", "id_tag"):
-        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"CP-1_1_{key}")
+        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"CP-1|1|{key}")
         assert entity_id is not None
         assert registry.async_get(entity_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
         registry.async_update_entity(entity_id, disabled_by=None)
@@ -82,15 +83,15 @@ async def test_all_measurands_reach_entities(
         1, transaction_id, power_w=11_040, energy_wh=1_000, soc=55, timestamp=T0
     )
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_current").state) > 0
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_voltage").state) > 200
-    assert entity_state(hass, "sensor", "CP-1_1_soc").state == "55"
-    assert entity_state(hass, "sensor", "CP-1_1_temperature").state not in (
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|current").state) > 0
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|voltage").state) > 200
+    assert entity_state(hass, "sensor", "CP-1|1|soc").state == "55"
+    assert entity_state(hass, "sensor", "CP-1|1|temperature").state not in (
         "unknown",
         "unavailable",
     )
-    assert entity_state(hass, "sensor", "CP-1_1_id_tag").state == "TAG-9"
-    assert entity_state(hass, "sensor", "CP-1_1_session_duration").state not in (
+    assert entity_state(hass, "sensor", "CP-1|1|id_tag").state == "TAG-9"
+    assert entity_state(hass, "sensor", "CP-1|1|session_duration").state not in (
         "unknown",
         "unavailable",
     )
@@ -106,12 +107,12 @@ async def test_lean_default_entities(
     entries = er.async_entries_for_config_entry(er.async_get(hass), init_integration.entry_id)
     enabled = sorted(e.unique_id for e in entries if e.disabled_by is None)
     assert enabled == [
-        "CP-1_1_energy_register",
-        "CP-1_1_power",
-        "CP-1_1_session_energy",
-        "CP-1_1_status",
-        "CP-1_connected",
-        "CP-1_status",
+        "CP-1|1|energy_register",
+        "CP-1|1|power",
+        "CP-1|1|session_energy",
+        "CP-1|1|status",
+        "CP-1|connected",
+        "CP-1|status",
     ]
 
 
@@ -166,21 +167,16 @@ async def test_diagnostics_redacts_secrets(
     assert diagnostics["data"]["host"] == "**REDACTED**"
 
 
-async def test_backup_pauses_and_resumes_the_ledger(
+async def test_chargers_are_answered_during_a_backup(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """During a backup ledger writes wait; afterwards the waiting charger gets its answer."""
+    """A backup freezes the ledger's main file, yet chargers keep being answered."""
     charger = await make_charger("CP-1")
+    ledger = init_integration.runtime_data.ledger
     await backup.async_pre_backup(hass)
-    pending = hass.async_create_task(
-        charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
-    )
-    await until(
-        lambda: any(
-            f.parsed[2] == "StartTransaction" for f in charger.frames if f.direction == "sent"
-        ),
-        "sent",
-    )
-    assert not pending.done()
+    frozen = await asyncio.to_thread(ledger.path.read_bytes)
+    started = await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
+    assert await asyncio.to_thread(ledger.path.read_bytes) == frozen
     await backup.async_post_backup(hass)
-    assert (await pending)["transactionId"] == 1
+    [transaction] = await ledger.load_transactions("CP-1")
+    assert transaction.transaction_id == started["transactionId"]

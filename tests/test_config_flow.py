@@ -223,13 +223,13 @@ async def test_unknown_charger_waits_for_approval(
     assert ("TriggerMessage", {"requestedMessage": "BootNotification"}) in charger.received_calls
     assert (await charger.boot())["status"] == "Accepted"
     await hass.async_block_till_done()
-    assert entity_state(hass, "binary_sensor", "CP-NEW_connected").state == "on"
+    assert entity_state(hass, "binary_sensor", "CP-NEW|connected").state == "on"
 
 
 def entity_state_missing(hass: HomeAssistant, charger_id: str) -> bool:
     """No entity of this charger exists."""
     return not any(
-        entry.unique_id.startswith(f"{charger_id}_")
+        entry.unique_id.startswith(f"{charger_id}|")
         for entry in er.async_get(hass).entities.values()
         if entry.platform == DOMAIN
     )

@@ -1,5 +1,6 @@
 """The ledger on its own: migrations, group commits, idempotent transaction messages."""
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -67,15 +68,17 @@ async def test_retried_start_and_stop_are_idempotent(ledger: Ledger) -> None:
     again = await ledger.start_transaction("CP-1", 1, "TAG", 100, T0)
     assert again.transaction_id == first.transaction_id
     stopped = await ledger.stop_transaction(
-        first.transaction_id, 900, T0 + timedelta(hours=1), "Local", None
+        "CP-1", first.transaction_id, 900, T0 + timedelta(hours=1), "Local", None
     )
     retried = await ledger.stop_transaction(
-        first.transaction_id, 950, T0 + timedelta(hours=2), "Other", None
+        "CP-1", first.transaction_id, 950, T0 + timedelta(hours=2), "Other", None
     )
     assert stopped == retried
     assert retried is not None
     assert retried.meter_stop_wh == 900
-    assert await ledger.stop_transaction(999, 1, T0, None, None) is None
+    assert await ledger.stop_transaction("CP-1", 999, 1, T0, None, None) is None
+    # Another charger cannot close it.
+    assert await ledger.stop_transaction("CP-2", first.transaction_id, 1, T0, None, None) is None
 
 
 async def test_duplicate_readings_are_stored_once(ledger: Ledger) -> None:
@@ -99,13 +102,34 @@ async def test_failing_operation_rolls_back_alone(ledger: Ledger) -> None:
     assert len(await ledger.load_transactions()) == 1
 
 
-async def test_pause_holds_writes_until_resumed(ledger: Ledger) -> None:
-    """A backup sees a checkpointed database with no writes in flight."""
-    await ledger.pause()
-    write = ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
-    assert not write.done()
-    ledger.resume()
-    assert (await write).transaction_id == 1
+async def test_backup_freeze_keeps_main_file_consistent(tmp_path: Path, ledger: Ledger) -> None:
+    """While frozen, writes go on, and the main file alone is the database as of the freeze."""
+    await ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
+    await ledger.freeze_for_backup()
+    main_file = tmp_path / "ledger.db"
+    frozen = await asyncio.to_thread(main_file.read_bytes)
+    for connector in range(2, 50):
+        await ledger.start_transaction("CP-1", connector, "TAG", 0, T0)
+    assert await asyncio.to_thread(main_file.read_bytes) == frozen
+    copy = tmp_path / "backup-copy.db"
+    await asyncio.to_thread(copy.write_bytes, frozen)
+    with sqlite3.connect(copy) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert connection.execute("SELECT COUNT(*) FROM transactions").fetchone() == (1,)
+    await ledger.thaw_after_backup()
+    assert len(await ledger.load_transactions()) == 49
+
+
+async def test_same_moment_different_measurands_are_all_kept(ledger: Ledger) -> None:
+    """Two readings for one timestamp with different values are two rows; NULL ids dedupe too."""
+    energy = MeterReading("CP-1", 1, None, T0, Decimal(500), None, [{"measurand": "E"}])
+    power = MeterReading("CP-1", 1, None, T0, None, Decimal(7400), [{"measurand": "P"}])
+    await ledger.add_meter_readings([energy, power])
+    await ledger.add_meter_readings([energy, power])
+    count = await ledger.submit(
+        lambda c: c.execute("SELECT COUNT(*) FROM meter_readings").fetchone()
+    )
+    assert count == (2,)
 
 
 async def test_closed_ledger_refuses_work(ledger: Ledger) -> None:

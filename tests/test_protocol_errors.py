@@ -29,6 +29,7 @@ STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
         pytest.param([2, "m2", "Heartbeat", []], "FormationViolation", id="payload-not-object"),
         pytest.param([9, "m3", "Heartbeat", {}], "FormationViolation", id="unknown-message-type"),
         pytest.param([2, "m4", 42, {}], "FormationViolation", id="action-not-text"),
+        pytest.param([2, 5, "Heartbeat", {}], "FormationViolation", id="message-id-not-text"),
         pytest.param([2, "m5", "FlyToTheMoon", {}], "NotImplemented", id="unknown-action"),
         pytest.param([2, "m6", "Reset", {"type": "Soft"}], "NotSupported", id="unhandled-action"),
         pytest.param(
@@ -88,6 +89,7 @@ async def test_call_errors(
 @pytest.mark.parametrize(
     "raw",
     [
+        "[" * 100_000,
         "this is not json",
         '{"messageTypeId": 2}',
         "[]",
@@ -179,6 +181,28 @@ async def test_lenient_charger_accepts_harmless_deviations(
     assert reply == [3, "l1", {}]
     charger.frames.clear()
     await hass.async_block_till_done()
-    assert entity_state(hass, "sensor", "CP-1_1_status").state == "charging"
+    assert entity_state(hass, "sensor", "CP-1|1|status").state == "charging"
     assert "accepted StatusNotification leniently" in caplog.text
-    assert er.async_get(hass).async_get_entity_id("sensor", "ev_charging", "CP-1_1_power")
+    assert er.async_get(hass).async_get_entity_id("sensor", "ev_charging", "CP-1|1|power")
+
+
+async def test_unstored_transaction_message_is_not_answered(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """If the ledger cannot store a StartTransaction, silence makes the charger retry it."""
+    charger = await make_charger("CP-1")
+    await init_integration.runtime_data.ledger.close()
+    start = [
+        2,
+        "s1",
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-11-25T18:00:00Z"},
+    ]
+    with pytest.raises(TimeoutError):
+        await charger.call_raw(start, timeout=0.3)
+    assert "frame not handled" in caplog.text
+    charger.frames.clear()
+    assert (await charger.heartbeat())["currentTime"]

@@ -32,8 +32,8 @@ async def test_reload_mid_transaction(
     assert init_integration.state is ConfigEntryState.LOADED
     await charger.wait_closed()
     # Before the charger is back, the known charger's entities exist with restored values.
-    assert entity_state(hass, "sensor", "CP-1_1_power").state == STATE_UNAVAILABLE
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("2.5")
+    assert entity_state(hass, "sensor", "CP-1|1|power").state == STATE_UNAVAILABLE
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("2.5")
 
     # Chargers reconnect without a new BootNotification after a CSMS restart.
     await charger.connect()
@@ -41,13 +41,13 @@ async def test_reload_mid_transaction(
         1, transaction_id, power_w=7_400, energy_wh=3_000, timestamp=T0 + timedelta(minutes=10)
     )
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal(1)
-    assert entity_state(hass, "sensor", "CP-1_1_status").state == "charging"
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal(1)
+    assert entity_state(hass, "sensor", "CP-1|1|status").state == "charging"
     await charger.stop_transaction(
         transaction_id, meter_stop=3_100, timestamp=T0 + timedelta(minutes=11)
     )
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("1.1")
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal("1.1")
 
     ledger = init_integration.runtime_data.ledger
     [transaction] = await ledger.load_transactions("CP-1")
@@ -65,11 +65,11 @@ async def test_register_never_decreases_across_meter_reset(
         1, None, power_w=0, energy_wh=20, timestamp=T0 + timedelta(minutes=1)
     )
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("50.02")
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("50.02")
     # An older reading arriving late does not move it either.
     await charger.meter_values(
         1, None, power_w=0, energy_wh=10, timestamp=T0 - timedelta(minutes=1)
     )
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("50.02")
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("50.02")

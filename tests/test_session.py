@@ -33,7 +33,7 @@ async def test_device_from_boot_notification(
         "SN42",
         "3.1",
     )
-    assert entity_state(hass, "binary_sensor", "CP-1_connected").state == STATE_ON
+    assert entity_state(hass, "binary_sensor", "CP-1|connected").state == STATE_ON
 
 
 async def test_full_session(
@@ -59,14 +59,14 @@ async def test_full_session(
         )
     await hass.async_block_till_done()
 
-    assert entity_state(hass, "sensor", "CP-1_status").state == "available"
-    assert entity_state(hass, "sensor", "CP-1_1_status").state == "charging"
-    assert float(entity_state(hass, "sensor", "CP-1_1_power").state) == 11.0
-    register = entity_state(hass, "sensor", "CP-1_1_energy_register")
+    assert entity_state(hass, "sensor", "CP-1|status").state == "available"
+    assert entity_state(hass, "sensor", "CP-1|1|status").state == "charging"
+    assert float(entity_state(hass, "sensor", "CP-1|1|power").state) == 11.0
+    register = entity_state(hass, "sensor", "CP-1|1|energy_register")
     assert Decimal(register.state) == Decimal("1000.9")
     assert register.attributes["unit_of_measurement"] == "kWh"
     assert register.attributes["state_class"] == "total_increasing"
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("0.9")
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal("0.9")
 
     stopped = await charger.stop_transaction(
         transaction_id,
@@ -79,10 +79,10 @@ async def test_full_session(
     await charger.status(1, "Available")
     await hass.async_block_till_done()
 
-    assert entity_state(hass, "sensor", "CP-1_1_status").state == "available"
-    assert float(entity_state(hass, "sensor", "CP-1_1_power").state) == 0
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_session_energy").state) == Decimal("0.92")
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal(
+    assert entity_state(hass, "sensor", "CP-1|1|status").state == "available"
+    assert float(entity_state(hass, "sensor", "CP-1|1|power").state) == 0
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal("0.92")
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal(
         "1000.92"
     )
 
@@ -119,9 +119,9 @@ async def test_disconnect_marks_charger_offline(
     central = init_integration.runtime_data.central
     await until(lambda: not central.connections, "the server saw the socket close")
     await hass.async_block_till_done()
-    assert entity_state(hass, "binary_sensor", "CP-1_connected").state == STATE_OFF
-    assert entity_state(hass, "sensor", "CP-1_1_power").state == STATE_UNAVAILABLE
-    assert entity_state(hass, "sensor", "CP-1_1_energy_register").state == "5"
+    assert entity_state(hass, "binary_sensor", "CP-1|connected").state == STATE_OFF
+    assert entity_state(hass, "sensor", "CP-1|1|power").state == STATE_UNAVAILABLE
+    assert entity_state(hass, "sensor", "CP-1|1|energy_register").state == "5"
 
 
 async def test_second_connection_replaces_first(
@@ -134,7 +134,7 @@ async def test_second_connection_replaces_first(
     assert not first.connected
     assert (await second.heartbeat())["currentTime"]
     await hass.async_block_till_done()
-    assert entity_state(hass, "binary_sensor", "CP-1_connected").state == STATE_ON
+    assert entity_state(hass, "binary_sensor", "CP-1|connected").state == STATE_ON
 
 
 async def test_stop_transaction_data_is_stored(
@@ -163,4 +163,4 @@ async def test_stop_transaction_data_is_stored(
     readings = await init_integration.runtime_data.ledger.load_meter_readings(transaction_id)
     assert [(r.connector_id, r.energy_wh) for r in readings] == [(1, 100), (1, 200)]
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1_1_energy_register").state) == Decimal("0.25")
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("0.25")

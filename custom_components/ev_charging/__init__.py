@@ -54,10 +54,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
 
 async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:
     """Stop the central system (sockets closed, port freed) and close the ledger."""
+    # Chargers first: none may be approved, and get entities, while the platforms go away.
+    await entry.runtime_data.central.stop()
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    if unloaded:
-        await entry.runtime_data.central.stop()
-        await entry.runtime_data.ledger.close()
+    await entry.runtime_data.ledger.close()
     return unloaded
 
 

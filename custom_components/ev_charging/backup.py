@@ -1,4 +1,4 @@
-"""Backups get a consistent copy of the ledger: writes wait, checkpointed, while one runs."""
+"""Backups get a consistent copy of the ledger, while chargers keep being answered."""
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -16,12 +16,12 @@ def _loaded_entries(hass: HomeAssistant) -> list[EvChargingConfigEntry]:
 
 
 async def async_pre_backup(hass: HomeAssistant) -> None:
-    """Checkpoint the ledger and hold writes until the backup is done."""
+    """Checkpoint the ledger and keep its main file unchanged until the backup is done."""
     for entry in _loaded_entries(hass):
-        await entry.runtime_data.ledger.pause()
+        await entry.runtime_data.ledger.freeze_for_backup()
 
 
 async def async_post_backup(hass: HomeAssistant) -> None:
-    """Let ledger writes continue."""
+    """Let the ledger checkpoint again."""
     for entry in _loaded_entries(hass):
-        entry.runtime_data.ledger.resume()
+        await entry.runtime_data.ledger.thaw_after_backup()

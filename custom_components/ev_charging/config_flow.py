@@ -123,8 +123,9 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             host, port = user_input[CONF_HOST], int(user_input[CONF_PORT])
-            unchanged = (host, port) == (entry.data[CONF_HOST], entry.data[CONF_PORT])
-            if not unchanged and (error := await _port_error(host, port)):
+            # Our own server holds the current port: only a new port can be probed.
+            new_port = port != entry.data[CONF_PORT]
+            if new_port and (error := await _port_error(host, port)):
                 errors[CONF_PORT if error == "port_in_use" else CONF_HOST] = error
             else:
                 return self.async_update_reload_and_abort(
@@ -214,6 +215,8 @@ class EvChargingOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Pick the charger whose quirks to change."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
         chargers = sorted(
             charger_id
             for charger_id, charger in self.config_entry.runtime_data.central.chargers.items()

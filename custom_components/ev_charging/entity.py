@@ -1,10 +1,17 @@
 """The base entity: one charger's device, pushed updates, availability."""
 
+from urllib.parse import quote
+
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .csms.state import ChargerState
 from .runtime import device_identifier
+
+
+def entity_unique_id(charger_id: str, suffix: str) -> str:
+    """charger id | suffix, the id quoted so that no charger id can imitate another's suffix."""
+    return f"{quote(charger_id, safe='')}|{suffix}"
 
 
 class ChargerEntity(Entity):
@@ -16,14 +23,11 @@ class ChargerEntity(Entity):
     def __init__(self, charger: ChargerState, description: EntityDescription, suffix: str) -> None:
         self.charger = charger
         self.entity_description = description
-        self._attr_unique_id = f"{charger.charger_id}_{suffix}"
+        self._attr_unique_id = entity_unique_id(charger.charger_id, suffix)
+        # Only the identity: the device's maker, model and firmware are kept current from
+        # BootNotifications by the listener, and an entity added later must not blank them.
         self._attr_device_info = DeviceInfo(
-            identifiers={device_identifier(charger.charger_id)},
-            name=charger.charger_id,
-            manufacturer=charger.vendor,
-            model=charger.model,
-            serial_number=charger.serial_number,
-            sw_version=charger.firmware,
+            identifiers={device_identifier(charger.charger_id)}, name=charger.charger_id
         )
 
     @property

@@ -6,6 +6,7 @@ answers a charger only after what it was told is on disk (WAL, synchronous=FULL)
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,14 +28,6 @@ MAX_GROUP = 500
 
 type Operation[T] = Callable[[sqlite3.Connection], T]
 
-
-def _pause_marker(connection: sqlite3.Connection) -> None:
-    """Never run: marks a queue item that pauses the writer for a backup."""
-
-
-_PAUSE: Operation[None] = _pause_marker
-_STOP: Final = ("stop",)
-type _Item = tuple[Operation[Any], asyncio.Future[Any]] | tuple[str]
 
 # Each entry migrates the schema from version i to i + 1; never edit a released step.
 MIGRATIONS: tuple[str, ...] = (
@@ -79,8 +72,12 @@ MIGRATIONS: tuple[str, ...] = (
         timestamp TEXT NOT NULL,
         energy_wh TEXT,
         power_w TEXT,
-        sampled_values TEXT NOT NULL,
-        UNIQUE (charger_id, connector_id, timestamp, transaction_id)
+        sampled_values TEXT NOT NULL
+    );
+    -- A MeterValues message a charger sends again is stored once; different measurands
+    -- sent separately for the same moment are all kept.
+    CREATE UNIQUE INDEX meter_readings_once ON meter_readings(
+        charger_id, connector_id, COALESCE(transaction_id, -1), timestamp, sampled_values
     );
     CREATE INDEX meter_readings_transaction ON meter_readings(transaction_id);
     -- Transaction messages exactly as received, written before validation, so a frame
@@ -176,15 +173,30 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A queued operation; alone ones run outside the group transaction (e.g. checkpoints)."""
+
+    operation: Operation[Any]
+    future: asyncio.Future[Any] | None
+    alone: bool = False
+
+
+def _no_operation(connection: sqlite3.Connection) -> None:
+    """The stop marker's operation; never run."""
+
+
+_STOP: Final = _Job(_no_operation, None, alone=True)
+
+
 class Ledger:
     """The ledger database with its writer thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._resume = threading.Event()
 
     async def open(self) -> None:
         """Start the writer thread and bring the schema up to date."""
@@ -200,31 +212,37 @@ class Ledger:
         """Commit what is queued and stop the writer thread."""
         if self._thread is None:
             return
-        self._resume.set()
         self._queue.put(_STOP)
         thread, self._thread = self._thread, None
         await asyncio.get_running_loop().run_in_executor(None, thread.join)
 
-    def submit[T](self, operation: Operation[T]) -> asyncio.Future[T]:
+    def submit[T](self, operation: Operation[T], *, alone: bool = False) -> asyncio.Future[T]:
         """Queue an operation; the future resolves once its group is committed."""
-        if self._thread is None or self._loop is None:
+        if self._thread is None or self._loop is None or not self._thread.is_alive():
             raise LedgerError("the ledger is closed")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put((operation, future))
+        self._queue.put(_Job(operation, future, alone))
         return future
 
-    async def pause(self) -> None:
-        """Hold all writes with the database checkpointed, for a consistent backup."""
-        if self._thread is None or self._loop is None:
-            raise LedgerError("the ledger is closed")
-        self._resume.clear()
-        paused: asyncio.Future[None] = self._loop.create_future()
-        self._queue.put((_PAUSE, paused))
-        await paused
+    def freeze_for_backup(self) -> asyncio.Future[None]:
+        """Make the main database file a consistent copy that stays unchanged until thawed.
 
-    def resume(self) -> None:
-        """Let writes continue after a backup."""
-        self._resume.set()
+        The write-ahead log is checkpointed into the main file and automatic checkpoints
+        stop, so writes carry on into the log while a backup copies the main file. A log
+        copied half-written is safe: SQLite ignores frames after its last complete commit.
+        """
+
+        def operation(connection: sqlite3.Connection) -> None:
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                raise LedgerError("the ledger could not be checkpointed for the backup")
+
+        return self.submit(operation, alone=True)
+
+    def thaw_after_backup(self) -> asyncio.Future[None]:
+        """Let SQLite checkpoint automatically again."""
+        return self.submit(_execute("PRAGMA wal_autocheckpoint=1000"), alone=True)
 
     # The writer thread.
 
@@ -253,72 +271,55 @@ class Ledger:
 
     def _serve_one_group(self, connection: sqlite3.Connection) -> bool:
         """Commit the queued operations as one group; False once asked to stop."""
-        assert self._loop is not None
-        group: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
-        item: _Item | None = self._queue.get()
-        while item is not None and item is not _STOP and item[0] is not _PAUSE:
-            group.append(cast("tuple[Operation[Any], asyncio.Future[Any]]", item))
-            if len(group) >= MAX_GROUP:
-                item = None
-                break
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                item = None
+        group: list[_Job] = []
+        job: _Job | None = self._queue.get()
+        while job is not None and not job.alone:
+            group.append(job)
+            job = None
+            if len(group) < MAX_GROUP:
+                with contextlib.suppress(queue.Empty):
+                    job = self._queue.get_nowait()
         if group:
             self._commit_group(connection, group)
-        if item is _STOP:
+        if job is _STOP:
             return False
-        if item is not None:
-            # A backup wants a checkpointed database and no writes until it is done;
-            # give up after an hour so a failed backup cannot wedge the ledger.
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            paused = cast("tuple[Operation[None], asyncio.Future[None]]", item)[1]
-            self._loop.call_soon_threadsafe(_set_result, paused, None)
-            self._resume.wait(timeout=3600)
+        if job is not None and job.future is not None:
+            self._resolve(job.future, *_attempt(job.operation, connection))
         return True
 
-    def _commit_group(
-        self,
-        connection: sqlite3.Connection,
-        group: list[tuple[Operation[Any], asyncio.Future[Any]]],
-    ) -> None:
-        assert self._loop is not None
+    def _commit_group(self, connection: sqlite3.Connection, group: list[_Job]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            self._run_group(connection, group, outcomes)
+            connection.execute("BEGIN IMMEDIATE")
+            for job in group:
+                # A savepoint per operation: one failing operation rolls back alone.
+                connection.execute("SAVEPOINT op")
+                result, error = _attempt(job.operation, connection)
+                connection.execute("ROLLBACK TO op" if error else "RELEASE op")
+                if error:
+                    connection.execute("RELEASE op")
+                assert job.future is not None
+                outcomes.append((job.future, result, error))
+            connection.execute("COMMIT")
         except sqlite3.Error as err:
             # The disk is full or the file is broken: nobody may believe their write landed.
             _LOGGER.exception("Ledger commit failed")
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            outcomes = [(future, None, LedgerError(str(err))) for _, future in group]
+            outcomes = [
+                (job.future, None, LedgerError(str(err))) for job in group if job.future is not None
+            ]
         for future, result, error in outcomes:
-            if error is None:
-                self._loop.call_soon_threadsafe(_set_result, future, result)
-            else:
-                self._loop.call_soon_threadsafe(_set_exception, future, error)
+            self._resolve(future, result, error)
 
-    @staticmethod
-    def _run_group(
-        connection: sqlite3.Connection,
-        group: list[tuple[Operation[Any], asyncio.Future[Any]]],
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+    def _resolve(
+        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
     ) -> None:
-        connection.execute("BEGIN IMMEDIATE")
-        for operation, future in group:
-            # A savepoint per operation: one failing operation rolls back alone.
-            connection.execute("SAVEPOINT op")
-            try:
-                result = operation(connection)
-            except Exception as err:
-                connection.execute("ROLLBACK TO op")
-                connection.execute("RELEASE op")
-                outcomes.append((future, None, err))
-            else:
-                connection.execute("RELEASE op")
-                outcomes.append((future, result, None))
-        connection.execute("COMMIT")
+        assert self._loop is not None
+        if error is None:
+            self._loop.call_soon_threadsafe(_set_result, future, result)
+        else:
+            self._loop.call_soon_threadsafe(_set_exception, future, error)
 
     # Operations. Each returns a future resolved after its commit.
 
@@ -458,21 +459,30 @@ class Ledger:
 
     def stop_transaction(
         self,
+        charger_id: str,
         transaction_id: int,
         meter_stop_wh: int,
         stopped_at: datetime,
         reason: str | None,
         id_tag: str | None,
     ) -> asyncio.Future[TransactionRecord | None]:
-        """Close a transaction; a repeated stop leaves the first one standing. None if unknown."""
+        """Close a charger's transaction; a repeated stop leaves the first one standing.
+
+        None if this charger has no such transaction.
+        """
 
         def operation(connection: sqlite3.Connection) -> TransactionRecord | None:
             connection.execute(
                 "UPDATE transactions SET meter_stop_wh = ?, stopped_at = ?, stop_reason = ?,"
-                " stop_id_tag = ? WHERE transaction_id = ? AND stopped_at IS NULL",
-                (meter_stop_wh, _ts(stopped_at), reason, id_tag, transaction_id),
+                " stop_id_tag = ? WHERE transaction_id = ? AND charger_id = ?"
+                " AND stopped_at IS NULL",
+                (meter_stop_wh, _ts(stopped_at), reason, id_tag, transaction_id, charger_id),
             )
-            found = _transactions(connection, "WHERE transaction_id = ?", (transaction_id,))
+            found = _transactions(
+                connection,
+                "WHERE transaction_id = ? AND charger_id = ?",
+                (transaction_id, charger_id),
+            )
             return found[0] if found else None
 
         return self.submit(operation)
@@ -659,6 +669,15 @@ def _meter_readings(connection: sqlite3.Connection, transaction_id: int) -> list
             (transaction_id,),
         )
     ]
+
+
+def _attempt(
+    operation: Operation[Any], connection: sqlite3.Connection
+) -> tuple[Any, BaseException | None]:
+    try:
+        return operation(connection), None
+    except Exception as err:
+        return None, err
 
 
 def _set_result(future: asyncio.Future[Any], result: Any) -> None:

@@ -265,7 +265,7 @@ class ConnectorSensor(ChargerEntity, SensorEntity):
     def __init__(
         self, charger: ChargerState, connector_id: int, description: ConnectorSensorDescription
     ) -> None:
-        super().__init__(charger, description, f"{connector_id}_{description.key}")
+        super().__init__(charger, description, f"{connector_id}|{description.key}")
         self.connector_id = connector_id
         self._attr_translation_placeholders = {"connector": str(connector_id)}
 
@@ -280,11 +280,5 @@ class ConnectorSensor(ChargerEntity, SensorEntity):
         value = self.entity_description.value_fn(self.charger.connector(self.connector_id))
         if isinstance(value, Decimal):
             # 5.000 kWh reads as 5; normalize() alone would write 1000 as 1E+3.
-            normal = value.normalize()
-            exponent = normal.as_tuple().exponent
-            return (
-                normal.quantize(Decimal(1))
-                if isinstance(exponent, int) and exponent > 0
-                else normal
-            )
+            return Decimal(format(value.normalize(), "f"))
         return value

@@ -234,15 +234,15 @@ class CentralSystem:
         charger.connected = True
         charger.last_seen = self.now()
         _LOGGER.info("Charger %s connected from %s", charger_id, request.remote)
-        if charger.approved:
-            self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
-            charger.notify()
-        elif self.settings.auto_accept:
-            await self.approve(charger_id, ask_boot=False)
-        else:
-            self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
-            self.listener.charger_pending(charger)
         try:
+            if charger.approved:
+                self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
+                charger.notify()
+            elif self.settings.auto_accept:
+                await self.approve(charger_id, ask_boot=False)
+            else:
+                self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
+                self.listener.charger_pending(charger)
             await connection.run()
         finally:
             if self.connections.get(charger_id) is connection:
@@ -336,19 +336,10 @@ class CentralSystem:
         transaction_id = payload["transaction_id"]
         stopped_at = _timestamp(payload["timestamp"])
         assert stopped_at is not None
-        connector_id = next(
-            (
-                c.connector_id
-                for c in charger.connectors.values()
-                if c.transaction is not None and c.transaction.transaction_id == transaction_id
-            ),
-            None,
-        )
-        if payload.get("transaction_data"):
-            await self._store_meter_values(
-                charger, connector_id or 0, transaction_id, payload["transaction_data"]
-            )
+        transaction_data = payload.get("transaction_data") or []
+        _check_timestamps(transaction_data)
         transaction = await self.ledger.stop_transaction(
+            charger.charger_id,
             transaction_id,
             payload["meter_stop"],
             stopped_at,
@@ -356,21 +347,25 @@ class CentralSystem:
             payload.get("id_tag"),
         )
         if transaction is None:
-            # Started while we were not listening (or the ledger was lost): the raw frame is
+            # Started while we were not listening, or by another charger: the raw frame is
             # kept; accepting lets the charger move on instead of retrying forever.
             _LOGGER.warning(
                 "%s: StopTransaction for unknown transaction %s kept as a raw frame only",
                 charger.charger_id,
                 transaction_id,
             )
-        else:
-            connector = charger.connector(transaction.connector_id)
+            charger.notify()
+            return dict(ACCEPTED) if payload.get("id_tag") else None
+        connector_id = transaction.connector_id
+        if transaction_data:
+            await self._store_meter_values(charger, connector_id, transaction_id, transaction_data)
+        connector = charger.connector(connector_id)
+        # A late stop of an older transaction must not end the one running now.
+        if connector.transaction is None or connector.transaction.transaction_id == transaction_id:
             connector.transaction = None
             connector.last_transaction = transaction
             connector.power_kw = Decimal(0)
-            await self._take_register(
-                charger, transaction.connector_id, Decimal(payload["meter_stop"]), stopped_at
-            )
+        await self._take_register(charger, connector_id, Decimal(payload["meter_stop"]), stopped_at)
         charger.notify()
         return dict(ACCEPTED) if payload.get("id_tag") else None
 
@@ -391,51 +386,67 @@ class CentralSystem:
         transaction_id: int | None,
         meter_values: list[dict[str, Any]],
     ) -> None:
-        readings = []
-        connector = self._connector(charger, connector_id)
-        newest = None
+        # Chargers may split one moment over several elements (energy in one, power in
+        # another): merge them, so each moment is one reading with every figure.
+        by_moment: dict[datetime, list[dict[str, Any]]] = {}
         for meter_value in meter_values:
             timestamp = _timestamp(meter_value["timestamp"])
             assert timestamp is not None
-            snapshot = normalise(timestamp, meter_value["sampled_value"])
-            energy_kwh = snapshot.total(ENERGY_REGISTER)
-            power_kw = snapshot.total(POWER)
-            readings.append(
-                MeterReading(
-                    charger.charger_id,
-                    connector_id,
-                    transaction_id,
-                    timestamp,
-                    None if energy_kwh is None else energy_kwh * 1000,
-                    None if power_kw is None else power_kw * 1000,
-                    [sample.as_dict() for sample in snapshot.samples] + snapshot.skipped,
-                )
+            by_moment.setdefault(timestamp, []).extend(meter_value["sampled_value"])
+        snapshots = [normalise(moment, sampled) for moment, sampled in sorted(by_moment.items())]
+        write = self.ledger.add_meter_readings(
+            MeterReading(
+                charger.charger_id,
+                connector_id,
+                transaction_id,
+                snapshot.timestamp,
+                _times_thousand(snapshot.total(ENERGY_REGISTER)),
+                _times_thousand(snapshot.total(POWER)),
+                [sample.as_dict() for sample in snapshot.samples] + snapshot.skipped,
             )
-            if newest is None or timestamp >= newest.timestamp:
-                newest = snapshot
-        write = self.ledger.add_meter_readings(readings)
-        if newest is not None and (
-            connector.register_at is None or newest.timestamp >= connector.register_at
-        ):
+            for snapshot in snapshots
+        )
+        connector = self._connector(charger, connector_id)
+        if snapshots and self._is_current(connector, snapshots[-1].timestamp):
+            newest = snapshots[-1]
             connector.power_kw = _or(newest.total(POWER), connector.power_kw)
             connector.current_a = _or(newest.highest(CURRENT), connector.current_a)
             connector.voltage_v = _or(newest.mean(VOLTAGE), connector.voltage_v)
             connector.soc_percent = _or(newest.total(SOC), connector.soc_percent)
             connector.temperature_c = _or(newest.highest(TEMPERATURE), connector.temperature_c)
-            if (energy_kwh := newest.total(ENERGY_REGISTER)) is not None:
-                await self._take_register(
-                    charger, connector_id, energy_kwh * 1000, newest.timestamp
-                )
+            if (energy_wh := _times_thousand(newest.total(ENERGY_REGISTER))) is not None:
+                await self._take_register(charger, connector_id, energy_wh, newest.timestamp)
         await write
+
+    def _is_current(self, connector: ConnectorState, timestamp: datetime) -> bool:
+        """Whether a reading is not older than the one the connector shows."""
+        return connector.register_at is None or self._plausible(timestamp) >= connector.register_at
+
+    def _plausible(self, timestamp: datetime) -> datetime:
+        """A charger clock set in the future (common after a reboot) must not freeze the
+        live figures until that date: for ordering, no reading is later than now."""
+        return min(timestamp, self.now())
 
     async def _take_register(
         self, charger: ChargerState, connector_id: int, raw_wh: Decimal, at: datetime
     ) -> None:
         connector = charger.connector(connector_id)
+        at = self._plausible(at)
         if connector.update_register(raw_wh, at):
             await self.ledger.save_register(
                 charger.charger_id, connector_id, raw_wh, connector.register_offset_wh, at
             )
+
+
+def _times_thousand(value: Decimal | None) -> Decimal | None:
+    """kWh or kW back to Wh or W, as the ledger keeps them."""
+    return None if value is None else value * 1000
+
+
+def _check_timestamps(meter_values: list[dict[str, Any]]) -> None:
+    """Refuse the whole message before anything is written if one timestamp is unreadable."""
+    for meter_value in meter_values:
+        _timestamp(meter_value["timestamp"])
 
 
 def _or(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:

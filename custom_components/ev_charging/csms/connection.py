@@ -19,6 +19,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
+from ..ledger import LedgerError
 from .protocol import (
     FrameError,
     IncomingCall,
@@ -95,7 +96,11 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         """Read frames until the socket closes."""
         async for message in self.websocket:
             if message.type == web.WSMsgType.TEXT:
-                await self.route_message(message.data)
+                try:
+                    await self.route_message(message.data)
+                except Exception:
+                    # Whatever went wrong with one frame, the connection goes on.
+                    _LOGGER.exception("%s: frame not handled: %.200s", self.id, message.data)
             elif message.type == web.WSMsgType.BINARY:
                 self._unreadable(repr(message.data[:200]), "a binary frame, OCPP-J uses text")
             elif message.type == web.WSMsgType.ERROR:
@@ -131,6 +136,11 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         except OCPPError as err:
             await self._send_error(message.message_id, message.action, err, ref)
             return
+        except LedgerError:
+            # Not stored, so not answered: the charger times out and sends it again, whereas
+            # a CallError would make it give the message up.
+            _LOGGER.exception("%s: %s not stored; not answering", self.id, message.action)
+            return
         except Exception:
             _LOGGER.exception("%s: error while handling %s", self.id, message.action)
             await self._send_error(
@@ -161,14 +171,14 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         return result
 
     def _record(
-        self, action: str | None, message_id: str, raw: str, received_at: Any
+        self, action: str | None, message_id: str | int, raw: str, received_at: Any
     ) -> FrameRef | None:
         if action not in TRANSACTION_ACTIONS:
             return None
-        return self.central.ledger.record_frame(self.id, received_at, action, message_id, raw)
+        return self.central.ledger.record_frame(self.id, received_at, action, str(message_id), raw)
 
     async def _send_error(
-        self, message_id: str, action: str | None, error: OCPPError, ref: FrameRef | None
+        self, message_id: str | int, action: str | None, error: OCPPError, ref: FrameRef | None
     ) -> None:
         _LOGGER.warning(
             "%s: answering %s (%s) with %s: %s",
@@ -183,7 +193,11 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         if ref is not None:
             # The raw frame must be on disk before the charger hears the error and drops it.
             assert ref.written is not None
-            await ref.written
+            try:
+                await ref.written
+            except LedgerError:
+                _LOGGER.exception("%s: %s not stored; not answering", self.id, action)
+                return
             self.central.watch(self.central.ledger.record_outcome(ref, error.code))
         frame = CallError(message_id, error.code, error.description, error.details or {})
         await self._send(frame.to_json())

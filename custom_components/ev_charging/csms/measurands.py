@@ -43,6 +43,7 @@ _SCALE = {
     "Percent": ("%", Decimal(1)),
     "Celsius": ("°C", Decimal(1)),
     "Hz": ("Hz", Decimal(1)),
+    "Factor": ("", Decimal(1)),  # power factor: a plain ratio
 }
 
 
@@ -113,6 +114,12 @@ def _combine(samples: list[Sample], combine: Any) -> Decimal | None:
     return Decimal(combine([s.value for s in samples]))
 
 
+def _default_unit(measurand: str) -> str:
+    if measurand == "Power.Factor":
+        return "Factor"
+    return _DEFAULT_UNITS.get(measurand.split(".")[0], "")
+
+
 def normalise(timestamp: datetime, sampled_values: Iterable[dict[str, Any]]) -> MeterSnapshot:
     """Turn a MeterValue's sampledValue list into normalised samples.
 
@@ -122,7 +129,7 @@ def normalise(timestamp: datetime, sampled_values: Iterable[dict[str, Any]]) -> 
     snapshot = MeterSnapshot(timestamp)
     for raw in sampled_values:
         measurand = raw.get("measurand") or DEFAULT_MEASURAND
-        unit = raw.get("unit") or _DEFAULT_UNITS.get(measurand.split(".")[0], "")
+        unit = raw.get("unit") or _default_unit(measurand)
         if raw.get("format") == "SignedData":
             snapshot.skipped.append(raw)
             continue

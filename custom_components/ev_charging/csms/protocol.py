@@ -66,7 +66,7 @@ class IncomingReply:
 class FrameError(Exception):
     """A frame with a readable id that must be answered with a CallError."""
 
-    message_id: str
+    message_id: str | int
     action: str | None
     error: OCPPError
 
@@ -83,17 +83,23 @@ def parse_frame(raw: str | bytes) -> IncomingCall | IncomingReply:
     """Read a frame's envelope; raises UnreadableFrame or FrameError."""
     try:
         frame = json.loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise UnreadableFrame(f"not JSON: {err}") from err
     if not isinstance(frame, list) or len(frame) < 2:
         raise UnreadableFrame("not an OCPP array")
     message_type, message_id = frame[0], frame[1]
     if isinstance(message_id, bool) or not isinstance(message_id, (str, int)):
         raise UnreadableFrame("no readable message id")
-    message_id = str(message_id)
     text = raw if isinstance(raw, str) else raw.decode(errors="replace")
     if message_type in (MessageType.CallResult, MessageType.CallError):
-        return IncomingReply(message_type, message_id, text)
+        return IncomingReply(message_type, str(message_id), text)
+    if isinstance(message_id, int):
+        # Readable, so answerable (echoed as sent), but OCPP-J message ids are strings.
+        raise FrameError(
+            message_id,
+            frame[2] if len(frame) > 2 and isinstance(frame[2], str) else None,
+            FormationViolationError(description="The message id must be a string"),
+        )
     action = frame[2] if len(frame) > 2 and isinstance(frame[2], str) else None
     if message_type != MessageType.Call or len(frame) != 4 or action is None:
         raise FrameError(

@@ -1,5 +1,6 @@
 """What the central system knows about each charger and connector right now."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -7,6 +8,7 @@ from decimal import Decimal
 
 from ..ledger import TransactionRecord
 
+_LOGGER = logging.getLogger(__name__)
 _THOUSAND = Decimal(1000)
 
 
@@ -83,12 +85,16 @@ class ConnectorState:
         return max(Decimal(0), end - session.meter_start_wh) / _THOUSAND
 
     def update_register(self, raw_wh: Decimal, at: datetime) -> bool:
-        """Take a new register reading; False if it is older than the one we have."""
+        """Take a new register reading; False if it is older or not believable."""
         if self.register_at is not None and at < self.register_at:
             return False
         if self.register_raw_wh is not None and raw_wh < self.register_raw_wh:
-            # The charger's meter restarted from zero (reset, replaced meter): carry on
-            # from where the lifetime register stood.
+            if raw_wh > self.register_raw_wh / 2:
+                # A small step back is rounding (an integer meterStop after decimal
+                # MeterValues) or a glitch, not a new meter: keep the higher reading.
+                return False
+            # The charger's meter restarted from (near) zero: reset or replaced meter.
+            # Carry on from where the lifetime register stood.
             self.register_offset_wh += self.register_raw_wh
         self.register_raw_wh = raw_wh
         self.register_at = at
@@ -128,6 +134,13 @@ class ChargerState:
         return lambda: self._listeners.remove(listener)
 
     def notify(self) -> None:
-        """Tell this charger's listeners (its entities) that something changed."""
+        """Tell this charger's listeners (its entities) that something changed.
+
+        A failing listener is logged and skipped: the charger's message is already stored
+        and must still be answered.
+        """
         for listener in list(self._listeners):
-            listener()
+            try:
+                listener()
+            except Exception:
+                _LOGGER.exception("%s: updating a listener failed", self.charger_id)
