@@ -233,3 +233,36 @@ def entity_state_missing(hass: HomeAssistant, charger_id: str) -> bool:
         for entry in er.async_get(hass).entities.values()
         if entry.platform == DOMAIN
     )
+
+
+async def test_reconfigure_same_port_other_address(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Changing only the address is not refused because our own server holds the port."""
+    port = init_integration.data[CONF_PORT]
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: "0.0.0.0", CONF_PORT: port}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.data[CONF_HOST] == "0.0.0.0"
+
+
+async def test_charger_options_need_a_running_central_system(
+    hass: HomeAssistant, config_entry: MockConfigEntry, port: int
+) -> None:
+    """While the entry waits to retry, the charger options say why they cannot be shown."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        config_entry.add_to_hass(hass)
+        await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "charger"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"
