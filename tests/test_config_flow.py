@@ -21,7 +21,7 @@ from custom_components.ev_charging.const import (
     DOMAIN,
 )
 
-from .conftest import ChargerFactory
+from .conftest import ChargerFactory, occupied
 from .helpers import entity_state, until
 
 
@@ -50,9 +50,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
 
 async def test_user_flow_port_in_use(hass: HomeAssistant, port: int) -> None:
     """A port another program holds is refused with a clear error, then a free one works."""
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
+    with occupied(port):
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
@@ -107,9 +105,7 @@ async def test_setup_retries_when_port_taken(
     hass: HomeAssistant, config_entry: MockConfigEntry, port: int
 ) -> None:
     """If the port is taken at start-up the entry retries later instead of failing for good."""
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
+    with occupied(port):
         config_entry.add_to_hass(hass)
         await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
@@ -254,9 +250,7 @@ async def test_charger_options_need_a_running_central_system(
     hass: HomeAssistant, config_entry: MockConfigEntry, port: int
 ) -> None:
     """While the entry waits to retry, the charger options say why they cannot be shown."""
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
+    with occupied(port):
         config_entry.add_to_hass(hass)
         await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()

@@ -41,11 +41,21 @@ from .const import (
 )
 
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
-SECONDS_SELECTOR = NumberSelector(
-    NumberSelectorConfig(
-        min=10, max=86400, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+
+
+def _seconds_selector(*, maximum: float, step: float, minimum: float = 0) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=step,
+            unit_of_measurement="s",
+            mode=NumberSelectorMode.BOX,
+        )
     )
-)
+
+
+SECONDS_SELECTOR = _seconds_selector(minimum=10, maximum=86400, step=1)
 
 
 def _server_schema(host: str, port: int) -> vol.Schema:
@@ -257,27 +267,11 @@ class EvChargingOptionsFlow(OptionsFlow):
                 {
                     vol.Required(
                         CONF_PING_INTERVAL, default=current.get(CONF_PING_INTERVAL, 0)
-                    ): NumberSelector(
-                        NumberSelectorConfig(
-                            min=0,
-                            max=3600,
-                            step=1,
-                            unit_of_measurement="s",
-                            mode=NumberSelectorMode.BOX,
-                        )
-                    ),
+                    ): _seconds_selector(maximum=3600, step=1),
                     vol.Required(
                         CONF_START_TRANSACTION_DELAY,
                         default=current.get(CONF_START_TRANSACTION_DELAY, 0),
-                    ): NumberSelector(
-                        NumberSelectorConfig(
-                            min=0,
-                            max=30,
-                            step=0.1,
-                            unit_of_measurement="s",
-                            mode=NumberSelectorMode.BOX,
-                        )
-                    ),
+                    ): _seconds_selector(maximum=30, step=0.1),
                     vol.Required(
                         CONF_LENIENT, default=current.get(CONF_LENIENT, False)
                     ): BooleanSelector(),
