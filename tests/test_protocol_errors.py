@@ -61,6 +61,11 @@ STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
             [2, "m12", "Heartbeat", {"battery": 3}], "FormationViolation", id="extra-field"
         ),
         pytest.param(
+            [2, "m14", "StatusNotification", {**STATUS, "connectorId": -1}],
+            "PropertyConstraintViolation",
+            id="negative-connector",
+        ),
+        pytest.param(
             [2, "m13", "StatusNotification", {**STATUS, "status": "charging"}],
             "PropertyConstraintViolation",
             id="wrong-case-enum-strict",

@@ -3,10 +3,11 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ev_charging.const import DOMAIN
 
@@ -164,3 +165,29 @@ async def test_stop_transaction_data_is_stored(
     assert [(r.connector_id, r.energy_wh) for r in readings] == [(1, 100), (1, 200)]
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("0.25")
+
+
+async def test_answered_raw_frames_are_pruned_after_a_week(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Raw frames answered "ok" go after the retention time; refused ones stay."""
+    charger = await make_charger("CP-1")
+    await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
+    refused = [2, "bad", "MeterValues", {"connectorId": 1}]
+    assert (await charger.call_raw(refused))[2] == "OccurenceConstraintViolation"
+    charger.frames[:] = [f for f in charger.frames if f.parsed[1] != "bad"]
+    ledger = init_integration.runtime_data.ledger
+    assert len(await ledger.load_frames("CP-1")) == 2
+
+    freezer.tick(timedelta(days=6))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert len(await ledger.load_frames("CP-1")) == 2
+
+    freezer.tick(timedelta(days=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert [f["message_id"] for f in await ledger.load_frames("CP-1")] == ["bad"]

@@ -1,14 +1,16 @@
 """EV Charging: an OCPP central system for Home Assistant."""
 
+from datetime import datetime
 from pathlib import Path
 
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, LEDGER_FILENAME
+from .const import DOMAIN, LEDGER_FILENAME, PRUNE_INTERVAL, RAW_FRAME_RETENTION
 from .csms.central import CentralSystem
 from .ledger import Ledger
 from .runtime import (
@@ -48,6 +50,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         raise
     entry.runtime_data = EvChargingData(ledger, central)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    async def prune_frames(now: datetime) -> None:
+        await ledger.prune_frames(now - RAW_FRAME_RETENTION)
+
+    entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -55,3 +55,7 @@ class ConnectivitySensor(ChargerEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Whether the charger is connected."""
         return self.charger.connected
+
+    def state_fingerprint(self) -> tuple[bool, ...]:
+        """Connected or not."""
+        return (self.charger.connected,)

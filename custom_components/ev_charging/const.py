@@ -1,5 +1,6 @@
 """Constants of the EV Charging integration."""
 
+from datetime import timedelta
 from typing import Final
 
 DOMAIN: Final = "ev_charging"
@@ -18,3 +19,7 @@ DEFAULT_HEARTBEAT_INTERVAL: Final = 60
 DEFAULT_AUTO_ACCEPT: Final = False
 
 LEDGER_FILENAME: Final = "ev_charging.db"
+# Raw transaction frames answered "ok" are kept this long (their content is in the
+# transactions and readings); refused ones are kept for good.
+RAW_FRAME_RETENTION: Final = timedelta(days=7)
+PRUNE_INTERVAL: Final = timedelta(hours=6)

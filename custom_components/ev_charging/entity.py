@@ -1,7 +1,9 @@
 """The base entity: one charger's device, pushed updates, availability."""
 
+from typing import Any
 from urllib.parse import quote
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
@@ -19,6 +21,7 @@ class ChargerEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    _last_fingerprint: tuple[Any, ...] | None = None
 
     def __init__(self, charger: ChargerState, description: EntityDescription, suffix: str) -> None:
         self.charger = charger
@@ -36,5 +39,18 @@ class ChargerEntity(Entity):
         return self.charger.connected
 
     async def async_added_to_hass(self) -> None:
-        """Write state whenever this entity's charger reports something."""
-        self.async_on_remove(self.charger.add_listener(self.async_write_ha_state))
+        """Write state whenever this entity's charger reports something new for it."""
+        self.async_on_remove(self.charger.add_listener(self._charger_updated))
+
+    @callback
+    def _charger_updated(self) -> None:
+        # Most messages change one or two figures of a charger: writing every entity's
+        # unchanged state would cost more than the whole OCPP exchange.
+        fingerprint = self.state_fingerprint()
+        if fingerprint != self._last_fingerprint:
+            self._last_fingerprint = fingerprint
+            self.async_write_ha_state()
+
+    def state_fingerprint(self) -> tuple[Any, ...]:
+        """What this entity would write; a change means a state write is due."""
+        return (self.available,)

@@ -7,6 +7,7 @@ answers a charger only after what it was told is on disk (WAL, synchronous=FULL)
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import queue
@@ -72,12 +73,15 @@ MIGRATIONS: tuple[str, ...] = (
         timestamp TEXT NOT NULL,
         energy_wh TEXT,
         power_w TEXT,
-        sampled_values TEXT NOT NULL
+        sampled_values TEXT NOT NULL,
+        -- a short hash of sampled_values: indexing the hash, not the text, keeps the
+        -- duplicate check from doubling the table's size
+        digest TEXT NOT NULL
     );
     -- A MeterValues message a charger sends again is stored once; different measurands
     -- sent separately for the same moment are all kept.
     CREATE UNIQUE INDEX meter_readings_once ON meter_readings(
-        charger_id, connector_id, COALESCE(transaction_id, -1), timestamp, sampled_values
+        charger_id, connector_id, COALESCE(transaction_id, -1), timestamp, digest
     );
     CREATE INDEX meter_readings_transaction ON meter_readings(transaction_id);
     -- Transaction messages exactly as received, written before validation, so a frame
@@ -91,6 +95,7 @@ MIGRATIONS: tuple[str, ...] = (
         frame TEXT NOT NULL,
         outcome TEXT
     );
+    CREATE INDEX raw_frames_received ON raw_frames(received_at);
     """,
 )
 
@@ -489,22 +494,26 @@ class Ledger:
 
     def add_meter_readings(self, readings: Iterable[MeterReading]) -> asyncio.Future[None]:
         """Store readings; a reading a charger sends twice is stored once."""
-        rows = [
-            (
-                r.charger_id,
-                r.connector_id,
-                r.transaction_id,
-                _ts(r.timestamp),
-                None if r.energy_wh is None else str(r.energy_wh),
-                None if r.power_w is None else str(r.power_w),
-                json.dumps(r.sampled_values, separators=(",", ":")),
+        rows = []
+        for r in readings:
+            sampled = json.dumps(r.sampled_values, separators=(",", ":"), sort_keys=True)
+            rows.append(
+                (
+                    r.charger_id,
+                    r.connector_id,
+                    r.transaction_id,
+                    _ts(r.timestamp),
+                    None if r.energy_wh is None else str(r.energy_wh),
+                    None if r.power_w is None else str(r.power_w),
+                    sampled,
+                    hashlib.blake2b(sampled.encode(), digest_size=8).hexdigest(),
+                )
             )
-            for r in readings
-        ]
         return self.submit(
             _execute(
                 "INSERT OR IGNORE INTO meter_readings (charger_id, connector_id, transaction_id,"
-                " timestamp, energy_wh, power_w, sampled_values) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " timestamp, energy_wh, power_w, sampled_values, digest)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
                 many=True,
             )
@@ -539,6 +548,21 @@ class Ledger:
                 "UPDATE raw_frames SET outcome = ? WHERE frame_id = ?", (outcome, ref.frame_id)
             )
         )
+
+    def prune_frames(self, received_before: datetime) -> asyncio.Future[int]:
+        """Forget raw frames that were answered "ok" before a moment; returns how many.
+
+        Their content lives on in transactions and meter readings. Frames that were refused
+        are kept: they are the only record of what a charger then gave up on.
+        """
+
+        def operation(connection: sqlite3.Connection) -> int:
+            return connection.execute(
+                "DELETE FROM raw_frames WHERE outcome = 'ok' AND received_at < ?",
+                (_ts(received_before),),
+            ).rowcount
+
+        return self.submit(operation)
 
     def load_frames(self, charger_id: str) -> asyncio.Future[list[dict[str, Any]]]:
         """The raw frames of one charger, oldest first."""

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -256,6 +257,10 @@ class ChargerSensor(ChargerEntity, SensorEntity):
         """The value from the charger's state."""
         return self.entity_description.value_fn(self.charger)
 
+    def state_fingerprint(self) -> tuple[Any, ...]:
+        """Availability and value."""
+        return (self.available, self.native_value)
+
 
 class ConnectorSensor(ChargerEntity, SensorEntity):
     """A sensor of one connector of a charger."""
@@ -282,3 +287,7 @@ class ConnectorSensor(ChargerEntity, SensorEntity):
             # 5.000 kWh reads as 5; normalize() alone would write 1000 as 1E+3.
             return Decimal(format(value.normalize(), "f"))
         return value
+
+    def state_fingerprint(self) -> tuple[Any, ...]:
+        """Availability and value."""
+        return (self.available, self.native_value)

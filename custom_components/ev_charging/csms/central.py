@@ -17,7 +17,7 @@ from ocpp.v16 import call
 from ..ledger import ChargerRecord, Ledger, MeterReading
 from .connection import ChargerConnection
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
-from .protocol import OCPP_VERSION
+from .protocol import OCPP_VERSION, compile_fast_check
 from .state import CentralSettings, ChargerState, ConnectorState
 
 _LOGGER = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ class CentralSystem:
 
     async def status_notification(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Record a connector's (or, for connector 0, the charger's) status."""
-        connector_id = payload["connector_id"]
+        connector_id = _connector_id(payload)
         at = _timestamp(payload.get("timestamp")) or self.now()
         connector = self._connector(charger, connector_id)
         connector.status, connector.error_code = payload["status"], payload["error_code"]
@@ -301,7 +301,7 @@ class CentralSystem:
         self, charger: ChargerState, payload: dict[str, Any]
     ) -> tuple[int, dict[str, str]]:
         """Open a transaction in the ledger; returns its id and the tag's status."""
-        connector_id = payload["connector_id"]
+        connector_id = _connector_id(payload)
         started_at = _timestamp(payload["timestamp"])
         assert started_at is not None
         transaction = await self.ledger.start_transaction(
@@ -322,7 +322,7 @@ class CentralSystem:
 
     async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Store MeterValues and update the connector's live figures."""
-        connector_id = payload["connector_id"]
+        connector_id = _connector_id(payload)
         transaction_id = payload.get("transaction_id")
         await self._store_meter_values(
             charger, connector_id, transaction_id, payload["meter_value"]
@@ -438,6 +438,16 @@ class CentralSystem:
             )
 
 
+def _connector_id(payload: dict[str, Any]) -> int:
+    """The schema allows any integer; OCPP 1.6 numbers connectors from 0 (the charger)."""
+    connector_id: int = payload["connector_id"]
+    if connector_id < 0:
+        raise PropertyConstraintViolationError(
+            description=f"connectorId must be 0 or more, not {connector_id}"
+        )
+    return connector_id
+
+
 def _times_thousand(value: Decimal | None) -> Decimal | None:
     """kWh or kW back to Wh or W, as the ledger keeps them."""
     return None if value is None else value * 1000
@@ -479,5 +489,5 @@ def _charger_from_record(record: ChargerRecord) -> ChargerState:
 
 def _preload_validators() -> None:
     for action in ChargerConnection.handled_actions():
-        get_validator(MessageType.Call, action, OCPP_VERSION)
+        compile_fast_check(action)
         get_validator(MessageType.CallResult, action, OCPP_VERSION)

@@ -1,6 +1,7 @@
 """One charger's websocket session: the `ocpp` ChargePoint with 1.6-correct routing."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -47,6 +48,22 @@ TRANSACTION_ACTIONS = frozenset(
 )
 # What a charger may send before the owner approved it.
 BEFORE_APPROVAL = frozenset({Action.boot_notification, Action.heartbeat})
+
+
+@functools.cache
+def _snake_case(key: str) -> str:
+    """The ocpp library's key conversion, remembered: it runs regexes on every key."""
+    converted: dict[str, Any] = camel_to_snake_case({key: None})
+    return next(iter(converted))
+
+
+def snake_case_keys(data: Any) -> Any:
+    """camelCase keys to snake_case, all the way down, as the `@on` handlers expect."""
+    if isinstance(data, dict):
+        return {_snake_case(key): snake_case_keys(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [snake_case_keys(value) for value in data]
+    return data
 
 
 class _WebSocketAdapter:
@@ -167,7 +184,7 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
                 "%s: accepted %s leniently: %s", self.id, message.action, "; ".join(validated.fixes)
             )
         handler = self.route_map[message.action]["_on_action"]
-        result: Handled = await handler(**camel_to_snake_case(validated.payload))
+        result: Handled = await handler(**snake_case_keys(validated.payload))
         return result
 
     def _record(

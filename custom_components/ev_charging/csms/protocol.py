@@ -7,10 +7,11 @@ per-charger "lenient" mode for known-harmless deviations of old firmware.
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import fastjsonschema
 from jsonschema.exceptions import ValidationError as SchemaError
 from ocpp.exceptions import (
     FormationViolationError,
@@ -29,6 +30,7 @@ from ocpp.v16.enums import Action
 _LOGGER = logging.getLogger(__name__)
 
 OCPP_VERSION = "1.6"
+_fast_checks: dict[str, Callable[[Any], Any]] = {}
 KNOWN_ACTIONS = frozenset(action.value for action in Action)
 
 # When several rules are broken, the answer names the most structural one.
@@ -122,8 +124,29 @@ def check_action(action: str, handled: frozenset[str]) -> None:
         raise NotSupportedError(description=f"{action} is not supported by this central system")
 
 
+def compile_fast_check(action: str) -> None:
+    """Compile the happy-path check for an action's CALL schema (blocking: run in an executor)."""
+    schema = get_validator(MessageType.Call, action, OCPP_VERSION).schema
+    _fast_checks[action] = fastjsonschema.compile(schema)
+
+
+def _passes_fast_check(action: str, payload: dict[str, Any]) -> bool:
+    check = _fast_checks.get(action)
+    if check is None:
+        return False
+    try:
+        check(payload)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def validate_call(action: str, payload: dict[str, Any], *, lenient: bool) -> Validated:
     """Check a CALL payload against the 1.6 schema; raises the 1.6 CallError for a violation."""
+    # Nearly every frame is valid: a compiled check answers that ten times faster than
+    # jsonschema, which is kept for the rare invalid frame to name exactly what is wrong.
+    if _passes_fast_check(action, payload):
+        return Validated(payload)
     validator = get_validator(MessageType.Call, action, OCPP_VERSION)
     result = Validated(payload)
     if lenient:
