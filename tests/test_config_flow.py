@@ -101,16 +101,23 @@ async def test_only_one_central_system(
     assert result["reason"] == "already_configured"
 
 
-async def test_setup_retries_when_port_taken(
+async def set_up_with_port_taken(
     hass: HomeAssistant, config_entry: MockConfigEntry, port: int
 ) -> None:
-    """If the port is taken at start-up the entry retries later instead of failing for good."""
+    """Set the entry up while another program holds its port."""
     with occupied(port):
         config_entry.add_to_hass(hass)
         await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
-        assert config_entry.state is ConfigEntryState.SETUP_RETRY
-        assert str(port) in (config_entry.reason or "")
+
+
+async def test_setup_retries_when_port_taken(
+    hass: HomeAssistant, config_entry: MockConfigEntry, port: int
+) -> None:
+    """If the port is taken at start-up the entry retries later instead of failing for good."""
+    await set_up_with_port_taken(hass, config_entry, port)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert str(port) in (config_entry.reason or "")
 
 
 async def test_reconfigure_moves_the_server(
@@ -250,10 +257,7 @@ async def test_charger_options_need_a_running_central_system(
     hass: HomeAssistant, config_entry: MockConfigEntry, port: int
 ) -> None:
     """While the entry waits to retry, the charger options say why they cannot be shown."""
-    with occupied(port):
-        config_entry.add_to_hass(hass)
-        await hass.config_entries.async_setup(config_entry.entry_id)
-        await hass.async_block_till_done()
+    await set_up_with_port_taken(hass, config_entry, port)
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "charger"}
