@@ -3,6 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import pytest
@@ -180,3 +181,28 @@ async def test_chargers_are_answered_during_a_backup(
     await backup.async_post_backup(hass)
     [transaction] = await ledger.load_transactions("CP-1")
     assert transaction.transaction_id == started["transactionId"]
+
+
+async def test_after_handlers_run_once_answered(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """`@after` follow-up work runs after the answer went out, with the handler's payload."""
+    charger = await make_charger("CP-1")
+    connection = init_integration.runtime_data.central.connections["CP-1"]
+    seen: list[dict[str, Any]] = []
+
+    async def after(**payload: Any) -> None:
+        seen.append(payload)
+
+    connection.route_map["StatusNotification"]["_after_action"] = after
+    await charger.status(1, "Available", info="ready", timestamp=T0)
+    await until(lambda: bool(seen), "the after handler ran")
+    assert seen == [
+        {
+            "connector_id": 1,
+            "error_code": "NoError",
+            "status": "Available",
+            "info": "ready",
+            "timestamp": "2026-11-25T18:00:00.000Z",
+        }
+    ]

@@ -3,8 +3,6 @@
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -79,14 +77,6 @@ class _WebSocketAdapter:
         raise RuntimeError("frames are read by ChargerConnection.run")
 
 
-@dataclass(frozen=True, slots=True)
-class Handled:
-    """A handler's answer and the follow-up work to run after it was sent."""
-
-    payload: Any
-    after: Callable[[], Coroutine[Any, Any, None]] | None = None
-
-
 class ChargerConnection(ChargePoint):  # type: ignore[misc]
     """Answers one charger; the central system holds the state and the ledger."""
 
@@ -146,8 +136,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
         ref = self._record(message.action, message.message_id, raw_msg, received_at)
         try:
-            handled = await self._handle(message)
-            payload = remove_nones(serialize_as_dict(handled.payload))
+            payload_in, result = await self._handle(message)
+            payload = remove_nones(serialize_as_dict(result))
             answer = snake_to_camel_case(payload)
             validate_result(message.action, answer)
         except OCPPError as err:
@@ -167,10 +157,13 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         if ref is not None:
             central.watch(central.ledger.record_outcome(ref, "ok"))
         await self._send(CallResult(message.message_id, answer).to_json())
-        if handled.after is not None:
-            central.background(handled.after())
+        # Follow-up work (`@after` handlers, as in the ocpp library) must not hold up the
+        # next frame: it may itself send a CALL and wait for the answer.
+        if (after := self.route_map[message.action].get("_after_action")) is not None:
+            central.background(after(**payload_in))
 
-    async def _handle(self, message: IncomingCall) -> Handled:
+    async def _handle(self, message: IncomingCall) -> tuple[dict[str, Any], Any]:
+        """Check and answer a CALL: the payload as the handlers see it, and the result."""
         check_action(message.action, self._handled)
         if not self.charger.approved and message.action not in BEFORE_APPROVAL:
             raise SecurityError(description="This charger is waiting for the owner's approval")
@@ -183,9 +176,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             _LOGGER.warning(
                 "%s: accepted %s leniently: %s", self.id, message.action, "; ".join(validated.fixes)
             )
-        handler = self.route_map[message.action]["_on_action"]
-        result: Handled = await handler(**snake_case_keys(validated.payload))
-        return result
+        payload = snake_case_keys(validated.payload)
+        return payload, await self.route_map[message.action]["_on_action"](**payload)
 
     def _record(
         self, action: str | None, message_id: str | int, raw: str, received_at: Any
@@ -228,61 +220,55 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
     # Handlers: thin; the central system does the work and the bookkeeping.
 
     @on(Action.boot_notification)
-    async def on_boot_notification(self, **payload: Any) -> Handled:
+    async def on_boot_notification(self, **payload: Any) -> Any:
         status, interval = await self.central.boot(self.charger, payload)
-        return Handled(
-            call_result.BootNotification(
-                current_time=self.central.now().isoformat(), interval=interval, status=status
-            )
+        return call_result.BootNotification(
+            current_time=self.central.now().isoformat(), interval=interval, status=status
         )
 
     @on(Action.heartbeat)
-    async def on_heartbeat(self) -> Handled:
+    async def on_heartbeat(self) -> Any:
         self.central.heartbeat(self.charger)
-        return Handled(call_result.Heartbeat(current_time=self.central.now().isoformat()))
+        return call_result.Heartbeat(current_time=self.central.now().isoformat())
 
     @on(Action.status_notification)
-    async def on_status_notification(self, **payload: Any) -> Handled:
+    async def on_status_notification(self, **payload: Any) -> Any:
         await self.central.status_notification(self.charger, payload)
-        return Handled(call_result.StatusNotification())
+        return call_result.StatusNotification()
 
     @on(Action.authorize)
-    async def on_authorize(self, id_tag: str) -> Handled:
-        return Handled(
-            call_result.Authorize(id_tag_info=self.central.authorize(self.charger, id_tag))
-        )
+    async def on_authorize(self, id_tag: str) -> Any:
+        return call_result.Authorize(id_tag_info=self.central.authorize(self.charger, id_tag))
 
     @on(Action.start_transaction)
-    async def on_start_transaction(self, **payload: Any) -> Handled:
+    async def on_start_transaction(self, **payload: Any) -> Any:
         transaction_id, id_tag_info = await self.central.start_transaction(self.charger, payload)
         if delay := self.central.settings.quirks_for(self.id).start_transaction_delay:
             await asyncio.sleep(delay)
-        return Handled(
-            call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=id_tag_info)
-        )
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=id_tag_info)
 
     @on(Action.meter_values)
-    async def on_meter_values(self, **payload: Any) -> Handled:
+    async def on_meter_values(self, **payload: Any) -> Any:
         await self.central.meter_values(self.charger, payload)
-        return Handled(call_result.MeterValues())
+        return call_result.MeterValues()
 
     @on(Action.stop_transaction)
-    async def on_stop_transaction(self, **payload: Any) -> Handled:
+    async def on_stop_transaction(self, **payload: Any) -> Any:
         id_tag_info = await self.central.stop_transaction(self.charger, payload)
-        return Handled(call_result.StopTransaction(id_tag_info=id_tag_info))
+        return call_result.StopTransaction(id_tag_info=id_tag_info)
 
     @on(Action.data_transfer)
-    async def on_data_transfer(self, **payload: Any) -> Handled:
+    async def on_data_transfer(self, **payload: Any) -> Any:
         _LOGGER.info("%s: DataTransfer %s", self.id, payload)
         # Nothing vendor-specific is understood yet; UnknownVendorId is the 1.6 answer.
-        return Handled(call_result.DataTransfer(status="UnknownVendorId"))
+        return call_result.DataTransfer(status="UnknownVendorId")
 
     @on(Action.diagnostics_status_notification)
-    async def on_diagnostics_status_notification(self, status: str) -> Handled:
+    async def on_diagnostics_status_notification(self, status: str) -> Any:
         self.central.diagnostics_status(self.charger, status)
-        return Handled(call_result.DiagnosticsStatusNotification())
+        return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
-    async def on_firmware_status_notification(self, status: str) -> Handled:
+    async def on_firmware_status_notification(self, status: str) -> Any:
         self.central.firmware_status(self.charger, status)
-        return Handled(call_result.FirmwareStatusNotification())
+        return call_result.FirmwareStatusNotification()
