@@ -191,6 +191,13 @@ class _Session:
     power_w: float = 0.0
 
 
+class Silence:
+    """An answer that is never sent: set ``answers[action] = SILENT``."""
+
+
+SILENT = Silence()
+
+
 class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type information
     """Answers the CSMS's CALLs for a ``SimulatedCharger``.
 
@@ -251,17 +258,21 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
                 answer = sim.answers.get(action)
                 if answer is None and action not in self.route_map:
                     answer = self.default_answers.get(action)
+                if answer is SILENT:
+                    return  # a charger that never answers, for timeout paths
                 if answer is not None:
                     await self._answer(Call(msg[1], action, payload), answer)
                     return
         await super().route_message(raw_msg)
 
-    async def _answer(self, request: Any, answer: Payload | OCPPError) -> None:
+    async def _answer(self, request: Any, answer: Payload | OCPPError | Silence) -> None:
         """Send a canned answer; the request is still checked against its schema."""
         try:
             await validate_payload(request, self._ocpp_version)
         except OCPPError as err:
             answer = err
+        if isinstance(answer, Silence):
+            return
         if isinstance(answer, OCPPError):
             await self._send(request.create_call_error(answer).to_json())
         else:
@@ -369,7 +380,7 @@ class SimulatedCharger:
         self.frames: list[Frame] = []
         self.received_calls: list[tuple[str, Payload]] = []
         # Per action: a CALLRESULT payload (sent as is) or an OCPPError (sent as CALLERROR).
-        self.answers: dict[str, Payload | OCPPError] = {}
+        self.answers: dict[str, Payload | OCPPError | Silence] = {}
         connectors = range(1, config.connectors + 1)
         self.energy_wh: dict[int, int] = dict.fromkeys(connectors, config.initial_energy_wh)
         self.connector_status: dict[int, str] = {}

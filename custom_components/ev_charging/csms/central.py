@@ -15,6 +15,7 @@ from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
 from ..ledger import ChargerRecord, Ledger, MeterReading
+from .commands import send_command
 from .connection import ChargerConnection
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
@@ -169,6 +170,10 @@ class CentralSystem:
                 connection.call(call.TriggerMessage(requested_message="BootNotification"))
             )
         return charger
+
+    async def command(self, charger_id: str, payload: Any, **options: Any) -> Any:
+        """Send a command to a charger; raises a CommandError saying why it failed."""
+        return await send_command(self.connections.get(charger_id), charger_id, payload, **options)
 
     async def forget(self, charger_id: str) -> None:
         """Remove a charger (its history stays in the ledger); it must be approved again."""

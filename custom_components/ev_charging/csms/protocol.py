@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import fastjsonschema
@@ -223,7 +224,23 @@ def _path(error: SchemaError, *extra: Any) -> str:
     return "/".join(str(part) for part in (*error.absolute_path, *extra))
 
 
+# Schemas with decimal precision rules (multipleOf 0.1): the ocpp library reads these, and
+# their payloads, with Decimal floats; a validator is cached per action, so do the same.
+_DECIMAL_SCHEMAS = frozenset(
+    {
+        (MessageType.Call, "SetChargingProfile"),
+        (MessageType.Call, "RemoteStartTransaction"),
+        (MessageType.CallResult, "GetCompositeSchedule"),
+    }
+)
+
+
 def iter_schema_errors(message_type: int, action: str, payload: dict[str, Any]) -> Iterator[str]:
     """Every schema violation of a payload, as text (for tests and diagnostics)."""
-    for error in get_validator(message_type, action, OCPP_VERSION).iter_errors(payload):
+    if (message_type, action) in _DECIMAL_SCHEMAS:
+        payload = json.loads(json.dumps(payload), parse_float=Decimal)
+        validator = get_validator(message_type, action, OCPP_VERSION, parse_float=Decimal)
+    else:
+        validator = get_validator(message_type, action, OCPP_VERSION)
+    for error in validator.iter_errors(payload):
         yield f"{_path(error)}: {error.message}"
