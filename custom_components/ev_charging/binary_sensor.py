@@ -2,13 +2,12 @@
 
 from homeassistant.components.binary_sensor import BinarySensorEntity, BinarySensorEntityDescription
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .csms.state import ChargerState
-from .entity import ChargerEntity
-from .runtime import EvChargingConfigEntry, signal_charger_added
+from .entity import ChargerEntity, async_setup_charger_entities
+from .runtime import EvChargingConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -25,18 +24,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a connectivity sensor per charger, now and for chargers approved later."""
-
-    @callback
-    def add_charger(charger: ChargerState) -> None:
-        async_add_entities([ConnectivitySensor(charger, CONNECTIVITY)])
-
-    async_add_entities(
-        ConnectivitySensor(charger, CONNECTIVITY)
-        for charger in entry.runtime_data.central.chargers.values()
-        if charger.approved
-    )
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, signal_charger_added(entry.entry_id), add_charger)
+    async_setup_charger_entities(
+        hass, entry, async_add_entities, lambda charger: [ConnectivitySensor(charger, CONNECTIVITY)]
     )
 
 

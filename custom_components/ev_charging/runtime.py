@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import discovery_flow
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -23,6 +24,7 @@ from .const import (
     DOMAIN,
 )
 from .csms.central import CentralSystem
+from .csms.commands import CommandError
 from .csms.state import CentralSettings, ChargerQuirks, ChargerState
 from .ledger import Ledger
 
@@ -36,6 +38,22 @@ class EvChargingData:
 
 
 type EvChargingConfigEntry = ConfigEntry[EvChargingData]
+
+
+async def run_command(central: CentralSystem, charger_id: str, payload: Any, **options: Any) -> Any:
+    """Send a command to a charger; failures become translated Home Assistant errors."""
+    try:
+        return await central.command(charger_id, payload, **options)
+    except CommandError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=err.key,
+            translation_placeholders={
+                "charger": charger_id,
+                "command": err.action,
+                "detail": err.detail,
+            },
+        ) from err
 
 
 def signal_charger_added(entry_id: str) -> str:

@@ -23,16 +23,15 @@ from homeassistant.const import (
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 from ocpp.v16.enums import ChargePointStatus
 
 from .csms.state import ChargerState, ConnectorState
-from .entity import ChargerEntity
-from .runtime import EvChargingConfigEntry, signal_charger_added, signal_connector_added
+from .entity import ChargerEntity, ConnectorEntity, async_setup_charger_entities
+from .runtime import EvChargingConfigEntry
 
 # Entities only write state when their charger pushes an update.
 PARALLEL_UPDATES = 0
@@ -206,37 +205,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add sensors for known chargers now and for new chargers and connectors as they come."""
-
-    @callback
-    def add_charger(charger: ChargerState) -> None:
-        entities: list[SensorEntity] = [
-            ChargerSensor(charger, description) for description in CHARGER_SENSORS
-        ]
-        for connector_id in sorted(charger.connectors):
-            entities.extend(_connector_sensors(charger, connector_id))
-        async_add_entities(entities)
-
-    @callback
-    def add_connector(charger: ChargerState, connector_id: int) -> None:
-        async_add_entities(_connector_sensors(charger, connector_id))
-
-    for charger in entry.runtime_data.central.chargers.values():
-        if charger.approved:
-            add_charger(charger)
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, signal_charger_added(entry.entry_id), add_charger)
+    async_setup_charger_entities(
+        hass,
+        entry,
+        async_add_entities,
+        lambda charger: (ChargerSensor(charger, description) for description in CHARGER_SENSORS),
+        lambda charger, connector_id: (
+            ConnectorSensor(charger, connector_id, description) for description in CONNECTOR_SENSORS
+        ),
     )
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, signal_connector_added(entry.entry_id), add_connector)
-    )
-
-
-def _connector_sensors(charger: ChargerState, connector_id: int) -> list[SensorEntity]:
-    if connector_id == 0:  # connector 0 is the charger itself: its status is the charger's
-        return []
-    return [
-        ConnectorSensor(charger, connector_id, description) for description in CONNECTOR_SENSORS
-    ]
 
 
 class ChargerSensor(ChargerEntity, SensorEntity):
@@ -262,17 +239,10 @@ class ChargerSensor(ChargerEntity, SensorEntity):
         return (self.available, self.native_value)
 
 
-class ConnectorSensor(ChargerEntity, SensorEntity):
+class ConnectorSensor(ConnectorEntity, SensorEntity):
     """A sensor of one connector of a charger."""
 
     entity_description: ConnectorSensorDescription
-
-    def __init__(
-        self, charger: ChargerState, connector_id: int, description: ConnectorSensorDescription
-    ) -> None:
-        super().__init__(charger, description, f"{connector_id}|{description.key}")
-        self.connector_id = connector_id
-        self._attr_translation_placeholders = {"connector": str(connector_id)}
 
     @property
     def available(self) -> bool:
@@ -282,7 +252,7 @@ class ConnectorSensor(ChargerEntity, SensorEntity):
     @property
     def native_value(self) -> StateType | Decimal | datetime:
         """The value from the connector's state."""
-        value = self.entity_description.value_fn(self.charger.connector(self.connector_id))
+        value = self.entity_description.value_fn(self.connector)
         if isinstance(value, Decimal):
             # 5.000 kWh reads as 5; normalize() alone would write 1000 as 1E+3.
             return Decimal(format(value.normalize(), "f"))

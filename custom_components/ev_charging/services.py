@@ -8,7 +8,7 @@ from typing import Any
 import probatio as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
@@ -17,8 +17,7 @@ from ocpp.v16.enums import MessageTrigger
 
 from .const import DOMAIN
 from .csms.central import CentralSystem
-from .csms.commands import CommandError
-from .runtime import EvChargingConfigEntry
+from .runtime import EvChargingConfigEntry, run_command
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_CONNECTOR_ID = "connector_id"
@@ -221,22 +220,12 @@ def _handler(service: CommandService) -> Callable[[ServiceCall], Any]:
     async def handle(call_: ServiceCall) -> ServiceResponse:
         central, charger_id = _resolve(call_.hass, call_.data[ATTR_DEVICE_ID])
         payload = service.payload(central, charger_id, dict(call_.data))
-        try:
-            answer = await central.command(
-                charger_id,
-                payload,
-                require_agreement=service.response is not SupportsResponse.ONLY,
-            )
-        except CommandError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key=err.key,
-                translation_placeholders={
-                    "charger": charger_id,
-                    "command": err.action,
-                    "detail": err.detail,
-                },
-            ) from err
+        answer = await run_command(
+            central,
+            charger_id,
+            payload,
+            require_agreement=service.response is not SupportsResponse.ONLY,
+        )
         if service.response is SupportsResponse.NONE:
             return None
         return {key: value for key, value in asdict(answer).items() if value is not None}
