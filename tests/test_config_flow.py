@@ -1,5 +1,6 @@
 """Config, reconfigure, options and charger-approval flows."""
 
+import re
 import socket
 
 import pytest
@@ -17,6 +18,7 @@ from custom_components.ev_charging.const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
     CONF_PING_INTERVAL,
+    CONF_REMOTE_ID_TAG,
     CONF_START_TRANSACTION_DELAY,
     DOMAIN,
 )
@@ -42,9 +44,18 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.data == {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-    assert entry.options == {CONF_HEARTBEAT_INTERVAL: 120, CONF_AUTO_ACCEPT: False}
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
+    # Home Assistant's own ID tag for remote starts is made once and then kept.
+    remote_id_tag = entry.options[CONF_REMOTE_ID_TAG]
+    assert re.fullmatch(r"HA-[0-9A-F]{8}", remote_id_tag)
+    assert entry.options == {
+        CONF_HEARTBEAT_INTERVAL: 120,
+        CONF_AUTO_ACCEPT: False,
+        CONF_REMOTE_ID_TAG: remote_id_tag,
+    }
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert entry.options[CONF_REMOTE_ID_TAG] == remote_id_tag
     await hass.config_entries.async_unload(entry.entry_id)
 
 

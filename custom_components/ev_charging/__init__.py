@@ -1,5 +1,6 @@
 """EV Charging: an OCPP central system for Home Assistant."""
 
+import secrets
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, LEDGER_FILENAME, PRUNE_INTERVAL, RAW_FRAME_RETENTION
+from .const import CONF_REMOTE_ID_TAG, DOMAIN, LEDGER_FILENAME, PRUNE_INTERVAL, RAW_FRAME_RETENTION
 from .csms.central import CentralSystem
 from .ledger import Ledger
 from .runtime import (
@@ -23,7 +24,13 @@ from .runtime import (
 )
 from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NUMBER,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -35,6 +42,12 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:
     """Open the ledger, bring back known chargers and start listening for chargers."""
+    if CONF_REMOTE_ID_TAG not in entry.options:
+        # Home Assistant's own ID tag for sessions it starts: made once, then kept.
+        hass.config_entries.async_update_entry(
+            entry,
+            options={**entry.options, CONF_REMOTE_ID_TAG: f"HA-{secrets.token_hex(4).upper()}"},
+        )
     ledger = Ledger(Path(hass.config.path(LEDGER_FILENAME)))
     await ledger.open()
     central = CentralSystem(

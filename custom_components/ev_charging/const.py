@@ -12,6 +12,7 @@ CONF_CHARGER_ID: Final = "charger_id"
 CONF_PING_INTERVAL: Final = "ping_interval"
 CONF_START_TRANSACTION_DELAY: Final = "start_transaction_delay"
 CONF_LENIENT: Final = "lenient"
+CONF_REMOTE_ID_TAG: Final = "remote_id_tag"
 
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000

@@ -17,6 +17,7 @@ from ocpp.v16.enums import MessageTrigger
 
 from .const import DOMAIN
 from .csms.central import CentralSystem
+from .csms.charging_profiles import current_limit
 from .runtime import EvChargingConfigEntry, run_command
 
 ATTR_DEVICE_ID = "device_id"
@@ -47,27 +48,6 @@ def _open_transaction_id(central: CentralSystem, charger_id: str, data: dict[str
     return connector.transaction.transaction_id
 
 
-def _current_limit_profile(data: dict[str, Any]) -> call.SetChargingProfile:
-    # Connector 0 limits the whole charger (ChargePointMaxProfile); a connector gets a
-    # default for its transactions (TxDefaultProfile). One period, from now on, in amps.
-    whole_charger = data[ATTR_CONNECTOR_ID] == 0
-    return call.SetChargingProfile(
-        connector_id=data[ATTR_CONNECTOR_ID],
-        cs_charging_profiles={
-            "chargingProfileId": 1 if whole_charger else 2,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "ChargePointMaxProfile"
-            if whole_charger
-            else "TxDefaultProfile",
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": {
-                "chargingRateUnit": "A",
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": float(data["current"])}],
-            },
-        },
-    )
-
-
 def _iso(value: datetime) -> str:
     return dt_util.as_utc(value).isoformat()
 
@@ -96,7 +76,9 @@ SERVICES: tuple[CommandService, ...] = (
             vol.Optional(ATTR_CONNECTOR_ID, default=0): CONNECTOR,
             vol.Required("current"): vol.All(vol.Coerce(float), vol.Range(min=0, max=1000)),
         },
-        payload=lambda central, charger_id, data: _current_limit_profile(data),
+        payload=lambda central, charger_id, data: current_limit(
+            data[ATTR_CONNECTOR_ID], data["current"]
+        ),
     ),
     CommandService(
         name="clear_charging_profile",
