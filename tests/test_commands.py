@@ -217,3 +217,40 @@ async def test_unknown_device_is_refused(
             DOMAIN, "reset", {"device_id": "not-a-device"}, blocking=True
         )
     assert unknown.value.translation_key == "unknown_device"
+
+
+async def test_boot_sets_the_meter_values_billing_needs(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """After an accepted boot the charger is asked for the energy register and power every
+    minute, and its answers are recorded."""
+    charger = await make_charger("CP-1")
+    central = init_integration.runtime_data.central
+    state = central.chargers["CP-1"]
+    await until(lambda: len(state.configuration_results) == 2, "both settings answered")
+    assert charger.configuration["MeterValueSampleInterval"] == "60"
+    assert charger.configuration["MeterValuesSampledData"] == (
+        "Energy.Active.Import.Register,Power.Active.Import"
+    )
+    ledger = init_integration.runtime_data.ledger
+    assert await ledger.load_configuration_results("CP-1") == {
+        "MeterValueSampleInterval": "Accepted",
+        "MeterValuesSampledData": "Accepted",
+    }
+
+
+async def test_boot_configuration_refusals_are_recorded(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger that refuses or does not know a setting is noted, not retried forever."""
+    charger = await make_charger("CP-1", boot=False)
+    charger.answers["ChangeConfiguration"] = {"status": "Rejected"}
+    await charger.boot()
+    state = init_integration.runtime_data.central.chargers["CP-1"]
+    await until(lambda: len(state.configuration_results) == 2, "both settings answered")
+    assert set(state.configuration_results.values()) == {"Rejected"}
+    charger.answers["ChangeConfiguration"] = NotSupportedError(description="read-only")
+    state.configuration_results.clear()
+    await charger.boot()
+    await until(lambda: len(state.configuration_results) == 2, "both settings answered")
+    assert set(state.configuration_results.values()) == {"command_not_supported"}

@@ -13,6 +13,7 @@ from custom_components.ev_charging.ledger import (
     Ledger,
     LedgerError,
     MeterReading,
+    _statements,
 )
 
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -137,3 +138,33 @@ async def test_closed_ledger_refuses_work(ledger: Ledger) -> None:
     await ledger.close()
     with pytest.raises(LedgerError):
         ledger.load_chargers()
+
+
+async def test_older_schema_is_migrated_with_its_data(tmp_path: Path) -> None:
+    """A database of schema version 1 gains the newer tables and keeps its rows."""
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path, isolation_level=None) as connection:
+        for statement in _statements(MIGRATIONS[0]):
+            connection.execute(statement)
+        connection.execute("PRAGMA user_version = 1")
+        connection.execute(
+            "INSERT INTO transactions (charger_id, connector_id, id_tag, meter_start_wh,"
+            " started_at) VALUES ('CP-1', 1, 'TAG', 5, ?)",
+            (T0.isoformat(),),
+        )
+    ledger = Ledger(path)
+    await ledger.open()
+    try:
+        [transaction] = await ledger.load_transactions()
+        assert (transaction.charger_id, transaction.meter_start_wh) == ("CP-1", 5)
+        await ledger.save_charger("CP-1", T0)
+        await ledger.save_configuration_result(
+            "CP-1", "MeterValueSampleInterval", "60", "Accepted", T0
+        )
+        assert await ledger.load_configuration_results("CP-1") == {
+            "MeterValueSampleInterval": "Accepted"
+        }
+    finally:
+        await ledger.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

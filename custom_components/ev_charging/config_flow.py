@@ -31,11 +31,14 @@ from .const import (
     CONF_CHARGERS,
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
+    CONF_METER_VALUE_INTERVAL,
     CONF_PING_INTERVAL,
+    CONF_REMOTE_ID_TAG,
     CONF_START_TRANSACTION_DELAY,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
+    DEFAULT_METER_VALUE_INTERVAL,
     DEFAULT_PORT,
     DOMAIN,
 )
@@ -203,7 +206,7 @@ class EvChargingOptionsFlow(OptionsFlow):
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Heartbeat interval and whether unknown chargers are let in automatically."""
+        """Heartbeat and meter intervals, approval policy, Home Assistant's ID tag."""
         options = self.config_entry.options
         if user_input is not None:
             return self.async_create_entry(
@@ -211,15 +214,25 @@ class EvChargingOptionsFlow(OptionsFlow):
                     **options,
                     CONF_HEARTBEAT_INTERVAL: int(user_input[CONF_HEARTBEAT_INTERVAL]),
                     CONF_AUTO_ACCEPT: user_input[CONF_AUTO_ACCEPT],
+                    CONF_METER_VALUE_INTERVAL: int(user_input[CONF_METER_VALUE_INTERVAL]),
+                    CONF_REMOTE_ID_TAG: user_input[CONF_REMOTE_ID_TAG],
                 }
             )
-        return self.async_show_form(
-            step_id="settings",
-            data_schema=_settings_schema(
-                options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
-                options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
-            ),
+        schema = _settings_schema(
+            options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
+            options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
+        ).extend(
+            {
+                vol.Required(
+                    CONF_METER_VALUE_INTERVAL,
+                    default=options.get(CONF_METER_VALUE_INTERVAL, DEFAULT_METER_VALUE_INTERVAL),
+                ): _seconds_selector(minimum=5, maximum=3600, step=1),
+                vol.Required(
+                    CONF_REMOTE_ID_TAG, default=options.get(CONF_REMOTE_ID_TAG, "")
+                ): vol.All(str, vol.Length(min=1, max=20)),
+            }
         )
+        return self.async_show_form(step_id="settings", data_schema=schema)
 
     async def async_step_charger(
         self, user_input: dict[str, Any] | None = None

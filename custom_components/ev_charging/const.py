@@ -13,11 +13,13 @@ CONF_PING_INTERVAL: Final = "ping_interval"
 CONF_START_TRANSACTION_DELAY: Final = "start_transaction_delay"
 CONF_LENIENT: Final = "lenient"
 CONF_REMOTE_ID_TAG: Final = "remote_id_tag"
+CONF_METER_VALUE_INTERVAL: Final = "meter_value_interval"
 
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000
 DEFAULT_HEARTBEAT_INTERVAL: Final = 60
 DEFAULT_AUTO_ACCEPT: Final = False
+DEFAULT_METER_VALUE_INTERVAL: Final = 60
 
 LEDGER_FILENAME: Final = "ev_charging.db"
 # Raw transaction frames answered "ok" are kept this long (their content is in the

@@ -28,6 +28,7 @@ async def async_get_config_entry_diagnostics(
             "firmware": charger.firmware,
             "firmware_status": charger.firmware_status,
             "diagnostics_status": charger.diagnostics_status,
+            "configuration_results": dict(charger.configuration_results),
             "last_seen": charger.last_seen,
             "last_heartbeat": charger.last_heartbeat,
             "unreadable_frames": charger.unreadable_frames,

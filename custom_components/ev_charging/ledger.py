@@ -97,6 +97,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX raw_frames_received ON raw_frames(received_at);
     """,
+    """
+    -- What the central system asked each charger to set, and what the charger answered.
+    CREATE TABLE charger_configuration (
+        charger_id TEXT NOT NULL REFERENCES chargers(charger_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        status TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (charger_id, key)
+    );
+    """,
 )
 
 
@@ -546,6 +557,31 @@ class Ledger:
         return self.submit(
             _execute(
                 "UPDATE raw_frames SET outcome = ? WHERE frame_id = ?", (outcome, ref.frame_id)
+            )
+        )
+
+    def save_configuration_result(
+        self, charger_id: str, key: str, value: str, status: str, at: datetime
+    ) -> asyncio.Future[None]:
+        """Record how a charger answered a configuration change."""
+        return self.submit(
+            _execute(
+                "INSERT INTO charger_configuration (charger_id, key, value, status, changed_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (charger_id, key) DO UPDATE SET"
+                " value = excluded.value, status = excluded.status,"
+                " changed_at = excluded.changed_at",
+                (charger_id, key, value, status, _ts(at)),
+            )
+        )
+
+    def load_configuration_results(self, charger_id: str) -> asyncio.Future[dict[str, str]]:
+        """key -> the charger's answer (Accepted, Rejected, RebootRequired, NotSupported...)."""
+        return self.submit(
+            lambda c: dict(
+                c.execute(
+                    "SELECT key, status FROM charger_configuration WHERE charger_id = ?",
+                    (charger_id,),
+                ).fetchall()
             )
         )
 

@@ -17,10 +17,12 @@ from .const import (
     CONF_CHARGERS,
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
+    CONF_METER_VALUE_INTERVAL,
     CONF_PING_INTERVAL,
     CONF_START_TRANSACTION_DELAY,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_METER_VALUE_INTERVAL,
     DOMAIN,
 )
 from .csms.central import CentralSystem
@@ -71,6 +73,7 @@ def settings_from_options(options: Mapping[str, Any]) -> CentralSettings:
     return CentralSettings(
         heartbeat_interval=options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
         auto_accept=options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
+        meter_value_interval=options.get(CONF_METER_VALUE_INTERVAL, DEFAULT_METER_VALUE_INTERVAL),
         quirks={
             charger_id: ChargerQuirks(
                 ping_interval=quirks.get(CONF_PING_INTERVAL, 0.0),

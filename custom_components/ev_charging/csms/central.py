@@ -15,7 +15,7 @@ from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
 from ..ledger import ChargerRecord, Ledger, MeterReading
-from .commands import send_command
+from .commands import CommandError, send_command
 from .connection import ChargerConnection
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
@@ -27,6 +27,8 @@ SUBPROTOCOLS = ("ocpp1.6",)
 MAX_CHARGER_ID_LENGTH = 64
 # A charger waiting for approval asks again after this many seconds.
 PENDING_RETRY_INTERVAL = 30
+# What chargers are asked to sample: the energy register prices a session, power shows it.
+SAMPLED_DATA = ("Energy.Active.Import.Register", "Power.Active.Import")
 # Until authorization lands, every tag may charge.
 ACCEPTED = {"status": "Accepted"}
 
@@ -278,6 +280,29 @@ class CentralSystem:
         self.listener.charger_booted(charger)
         charger.notify()
         return "Accepted", self.settings.heartbeat_interval
+
+    async def configure_after_boot(self, charger: ChargerState) -> None:
+        """Set what metering needs (billing prices each meter interval) and record the answers."""
+        wanted = {
+            "MeterValueSampleInterval": str(self.settings.meter_value_interval),
+            "MeterValuesSampledData": ",".join(SAMPLED_DATA),
+        }
+        for key, value in wanted.items():
+            try:
+                answer = await self.command(
+                    charger.charger_id,
+                    call.ChangeConfiguration(key=key, value=value),
+                    require_agreement=False,
+                )
+                status = str(answer.status)
+            except CommandError as err:
+                status = err.key
+            if status != "Accepted":
+                _LOGGER.warning("%s: setting %s to %s: %s", charger.charger_id, key, value, status)
+            charger.configuration_results[key] = status
+            await self.ledger.save_configuration_result(
+                charger.charger_id, key, value, status, self.now()
+            )
 
     def heartbeat(self, charger: ChargerState) -> None:
         """Note a Heartbeat."""

@@ -14,7 +14,7 @@ from ocpp.charge_point import (
 )
 from ocpp.exceptions import InternalError, OCPPError, SecurityError
 from ocpp.messages import CallError, CallResult, unpack
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
@@ -225,6 +225,12 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         return call_result.BootNotification(
             current_time=self.central.now().isoformat(), interval=interval, status=status
         )
+
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **payload: Any) -> None:
+        """An accepted charger gets the meter-value configuration metering needs."""
+        if self.charger.approved and self.charger.booted:
+            await self.central.configure_after_boot(self.charger)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self) -> Any:

@@ -30,6 +30,8 @@ class CentralSettings:
 
     heartbeat_interval: int = 60
     auto_accept: bool = False
+    meter_value_interval: int = 60
+    """Seconds between the MeterValues chargers are asked to send while charging."""
     quirks: dict[str, ChargerQuirks] = field(default_factory=dict)
 
     def quirks_for(self, charger_id: str) -> ChargerQuirks:
@@ -117,6 +119,8 @@ class ChargerState:
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
     diagnostics_status: str | None = None
+    configuration_results: dict[str, str] = field(default_factory=dict)
+    """How the charger answered the configuration set at boot: key -> status."""
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
     unreadable_frames: int = 0
     call_errors: dict[str, int] = field(default_factory=dict)
