@@ -444,10 +444,17 @@ class SimulatedCharger:
         if self._http is None or (self._own_http and self._http.closed):
             self._http = aiohttp.ClientSession()
         cfg = self.config
-        auth = None if cfg.password is None else aiohttp.BasicAuth(cfg.charger_id, cfg.password)
+        headers = (
+            {}
+            if cfg.password is None
+            else {"Authorization": aiohttp.encode_basic_auth(cfg.charger_id, cfg.password)}
+        )
         path = cfg.charger_id if url_suffix is None else url_suffix
         ws = await self._http.ws_connect(
-            f"{self.url}/{path}", protocols=cfg.subprotocols, auth=auth, heartbeat=cfg.ping_interval
+            f"{self.url}/{path}",
+            protocols=cfg.subprotocols,
+            headers=headers,
+            heartbeat=cfg.ping_interval,
         )
         self._ws, self.protocol = ws, ws.protocol
         conn: Connection = WebSocketConnection(ws, cfg.charger_id)

@@ -19,9 +19,12 @@ def entity_state(hass: HomeAssistant, platform: str, unique_id: str) -> State:
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    """Let real network I/O on loopback happen until condition holds (bounded, never timing)."""
-    for _ in range(500):
+    """Let real network I/O on loopback happen until condition holds.
+
+    Bounded by a count of event-loop turns, not by time: tests that freeze the clock use it too.
+    """
+    for _ in range(200_000):
         if condition():
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
     raise AssertionError(f"never happened: {what}")

@@ -32,8 +32,10 @@ from .const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
     CONF_METER_VALUE_INTERVAL,
+    CONF_PASSWORDS,
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
+    CONF_REMOVE_PASSWORD,
     CONF_START_TRANSACTION_DELAY,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -42,6 +44,7 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
 )
+from .csms.security import hash_password, new_password
 
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
@@ -201,7 +204,9 @@ class EvChargingOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose what to change."""
-        return self.async_show_menu(step_id="init", menu_options=["settings", "charger"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["settings", "charger", "password"]
+        )
 
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
@@ -234,32 +239,74 @@ class EvChargingOptionsFlow(OptionsFlow):
         )
         return self.async_show_form(step_id="settings", data_schema=schema)
 
+    def _approved_chargers(self) -> list[str]:
+        return sorted(
+            charger_id
+            for charger_id, charger in self.config_entry.runtime_data.central.chargers.items()
+            if charger.approved
+        )
+
+    def _charger_schema(self, chargers: list[str]) -> vol.Schema:
+        return vol.Schema(
+            {
+                vol.Required(CONF_CHARGER_ID): SelectSelector(
+                    SelectSelectorConfig(options=chargers, mode=SelectSelectorMode.DROPDOWN)
+                )
+            }
+        )
+
     async def async_step_charger(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Pick the charger whose quirks to change."""
         if self.config_entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="not_loaded")
-        chargers = sorted(
-            charger_id
-            for charger_id, charger in self.config_entry.runtime_data.central.chargers.items()
-            if charger.approved
-        )
-        if not chargers:
+        if not (chargers := self._approved_chargers()):
             return self.async_abort(reason="no_chargers")
         if user_input is not None:
             self._charger_id = user_input[CONF_CHARGER_ID]
             return await self.async_step_quirks()
+        return self.async_show_form(step_id="charger", data_schema=self._charger_schema(chargers))
+
+    async def async_step_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Give a charger a new password (OCPP security profile 1), or take its password away."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
+        if not (chargers := self._approved_chargers()):
+            return self.async_abort(reason="no_chargers")
+        if user_input is not None:
+            self._charger_id = user_input[CONF_CHARGER_ID]
+            if user_input[CONF_REMOVE_PASSWORD]:
+                return self._save_password_hash(None)
+            self._password = new_password()
+            return await self.async_step_password_created()
         return self.async_show_form(
-            step_id="charger",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(CONF_CHARGER_ID): SelectSelector(
-                        SelectSelectorConfig(options=chargers, mode=SelectSelectorMode.DROPDOWN)
-                    )
-                }
+            step_id="password",
+            data_schema=self._charger_schema(chargers).extend(
+                {vol.Required(CONF_REMOVE_PASSWORD, default=False): BooleanSelector()}
             ),
         )
+
+    async def async_step_password_created(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the new password once; only its hash is kept."""
+        if user_input is not None:
+            return self._save_password_hash(hash_password(self._password))
+        return self.async_show_form(
+            step_id="password_created",
+            description_placeholders={"charger_id": self._charger_id, "password": self._password},
+        )
+
+    def _save_password_hash(self, password_hash: str | None) -> ConfigFlowResult:
+        hashes: dict[str, str] = dict(self.config_entry.options.get(CONF_PASSWORDS, {}))
+        if password_hash is None:
+            hashes.pop(self._charger_id, None)
+        else:
+            hashes[self._charger_id] = password_hash
+        return self.async_create_entry(data={**self.config_entry.options, CONF_PASSWORDS: hashes})
 
     async def async_step_quirks(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Workarounds for one charger's firmware."""

@@ -14,6 +14,8 @@ CONF_START_TRANSACTION_DELAY: Final = "start_transaction_delay"
 CONF_LENIENT: Final = "lenient"
 CONF_REMOTE_ID_TAG: Final = "remote_id_tag"
 CONF_METER_VALUE_INTERVAL: Final = "meter_value_interval"
+CONF_PASSWORDS: Final = "password_hashes"
+CONF_REMOVE_PASSWORD: Final = "remove_password"
 
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import discovery_flow
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from .const import (
@@ -18,6 +19,7 @@ from .const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
     CONF_METER_VALUE_INTERVAL,
+    CONF_PASSWORDS,
     CONF_PING_INTERVAL,
     CONF_START_TRANSACTION_DELAY,
     DEFAULT_AUTO_ACCEPT,
@@ -58,6 +60,9 @@ async def run_command(central: CentralSystem, charger_id: str, payload: Any, **o
         ) from err
 
 
+ISSUE_NO_PASSWORD = "charger_without_password"
+
+
 def signal_charger_added(entry_id: str) -> str:
     """Dispatcher signal: an approved charger needs entities."""
     return f"{DOMAIN}_{entry_id}_charger_added"
@@ -74,6 +79,7 @@ def settings_from_options(options: Mapping[str, Any]) -> CentralSettings:
         heartbeat_interval=options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
         auto_accept=options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
         meter_value_interval=options.get(CONF_METER_VALUE_INTERVAL, DEFAULT_METER_VALUE_INTERVAL),
+        password_hashes=dict(options.get(CONF_PASSWORDS, {})),
         quirks={
             charger_id: ChargerQuirks(
                 ping_interval=quirks.get(CONF_PING_INTERVAL, 0.0),
@@ -121,6 +127,22 @@ class HomeAssistantListener:
             model=charger.model,
             serial_number=charger.serial_number,
             sw_version=charger.firmware,
+        )
+
+    @callback
+    def insecure_chargers(self, charger_ids: list[str]) -> None:
+        """A repair issue lists the chargers connected without a password, while there are any."""
+        if not charger_ids:
+            ir.async_delete_issue(self.hass, DOMAIN, ISSUE_NO_PASSWORD)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            ISSUE_NO_PASSWORD,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_NO_PASSWORD,
+            translation_placeholders={"chargers": ", ".join(charger_ids)},
         )
 
     @callback

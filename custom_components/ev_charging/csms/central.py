@@ -19,6 +19,7 @@ from .commands import CommandError, send_command
 from .connection import ChargerConnection
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
+from .security import basic_auth_password, password_matches
 from .state import CentralSettings, ChargerState, ConnectorState
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class CentralListener(Protocol):
 
     def charger_booted(self, charger: ChargerState) -> None:
         """An approved charger told us (again) who it is."""
+
+    def insecure_chargers(self, charger_ids: list[str]) -> None:
+        """The connected chargers without a password (OCPP security profile 0), sorted."""
 
 
 class CentralSystem:
@@ -126,6 +130,7 @@ class CentralSystem:
     def apply_settings(self, settings: CentralSettings) -> None:
         """Take new settings live; a charger whose ping interval changed reconnects alone."""
         old, self.settings = self.settings, settings
+        self._report_security()
         for charger_id, connection in list(self.connections.items()):
             if (
                 old.quirks_for(charger_id).ping_interval
@@ -223,6 +228,7 @@ class CentralSystem:
             )
             raise web.HTTPBadRequest(text=f"Supported subprotocols: {', '.join(SUBPROTOCOLS)}")
 
+        self._authenticate(request, charger_id)
         quirks = self.settings.quirks_for(charger_id)
         websocket = web.WebSocketResponse(
             protocols=SUBPROTOCOLS, heartbeat=quirks.ping_interval or None, autoping=True
@@ -241,6 +247,7 @@ class CentralSystem:
         charger.connected = True
         charger.last_seen = self.now()
         _LOGGER.info("Charger %s connected from %s", charger_id, request.remote)
+        self._report_security()
         try:
             if charger.approved:
                 self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
@@ -256,8 +263,35 @@ class CentralSystem:
                 del self.connections[charger_id]
                 charger.connected = False
                 _LOGGER.info("Charger %s disconnected", charger_id)
+                self._report_security()
                 charger.notify()
         return websocket
+
+    def _report_security(self) -> None:
+        self.listener.insecure_chargers(
+            sorted(
+                charger_id
+                for charger_id in self.connections
+                if charger_id not in self.settings.password_hashes
+            )
+        )
+
+    def _authenticate(self, request: web.Request, charger_id: str) -> None:
+        """Refuse (401) a charger with a password set that does not log in with it."""
+        stored = self.settings.password_hashes.get(charger_id)
+        if stored is None:
+            return  # security profile 0: allowed, but the owner is told (_report_security)
+        password = basic_auth_password(request.headers.get("Authorization"), charger_id)
+        if password is None or not password_matches(password, stored):
+            _LOGGER.warning(
+                "Refused charger %s from %s: %s password",
+                charger_id,
+                request.remote,
+                "no" if password is None else "wrong",
+            )
+            raise web.HTTPUnauthorized(
+                headers={"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'}
+            )
 
     # What chargers tell us; called by ChargerConnection after validation.
 

@@ -33,6 +33,8 @@ class CentralSettings:
     meter_value_interval: int = 60
     """Seconds between the MeterValues chargers are asked to send while charging."""
     quirks: dict[str, ChargerQuirks] = field(default_factory=dict)
+    password_hashes: dict[str, str] = field(default_factory=dict)
+    """charger id -> salted hash of its password; a charger listed here must log in."""
 
     def quirks_for(self, charger_id: str) -> ChargerQuirks:
         """The quirks of one charger, defaults if none were set."""
