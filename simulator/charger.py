@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class ChargerConfig:
     heartbeat_interval: float | None = None  # None: the interval from the BootNotification answer
     subprotocols: tuple[str, ...] = ("ocpp1.6",)
     password: str | None = None  # HTTP Basic auth (user = charger_id) on the upgrade
+    tls: ssl.SSLContext | None = None  # trust settings for a wss:// central system
     ping_interval: float | None = None  # websocket ping interval; None = off
     initial_energy_wh: int = 1_000_000  # meter register at start, every connector
     response_timeout: float = 30.0  # seconds to wait for the CSMS's answer to a CALL
@@ -455,6 +457,7 @@ class SimulatedCharger:
             protocols=cfg.subprotocols,
             headers=headers,
             heartbeat=cfg.ping_interval,
+            ssl=True if cfg.tls is None else cfg.tls,
         )
         self._ws, self.protocol = ws, ws.protocol
         conn: Connection = WebSocketConnection(ws, cfg.charger_id)

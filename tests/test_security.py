@@ -1,19 +1,38 @@
-"""Charger passwords (OCPP security profile 1) and the repair issue for chargers without one."""
+"""Charger passwords (security profile 1), TLS (profile 2), the repair issue for chargers
+without a password."""
+
+import ipaddress
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ev_charging.const import CONF_CHARGER_ID, CONF_PASSWORDS, DOMAIN
+from custom_components.ev_charging.const import (
+    CONF_CHARGER_ID,
+    CONF_PASSWORDS,
+    CONF_SSL_CERTIFICATE,
+    CONF_SSL_KEY,
+    DOMAIN,
+)
 from custom_components.ev_charging.csms.security import (
     basic_auth_password,
     hash_password,
     new_password,
     password_matches,
 )
+from simulator.charger import ChargerConfig, SimulatedCharger
 
 from .conftest import ChargerFactory
 from .helpers import until
@@ -129,3 +148,82 @@ async def test_password_can_be_removed(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options[CONF_PASSWORDS] == {}
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ev-charging-test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_charger_connects_over_wss(
+    hass: HomeAssistant, config_entry: MockConfigEntry, port: int, tmp_path: Path
+) -> None:
+    """With a certificate and key the central system speaks wss:// (security profile 2)."""
+    cert_path, key_path = await hass.async_add_executor_job(make_certificate, tmp_path)
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        data={
+            **config_entry.data,
+            CONF_SSL_CERTIFICATE: str(cert_path),
+            CONF_SSL_KEY: str(key_path),
+        },
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    trust = ssl.create_default_context()
+    await hass.async_add_executor_job(trust.load_verify_locations, str(cert_path))
+    charger = SimulatedCharger(
+        ChargerConfig(charger_id="CP-TLS", tls=trust), f"wss://127.0.0.1:{port}"
+    )
+    await charger.connect()
+    assert (await charger.boot())["status"] == "Accepted"
+    await charger.close()
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_flow_refuses_unusable_tls_files(
+    hass: HomeAssistant, port: int, tmp_path: Path
+) -> None:
+    """A missing key, or files that are not a certificate, are clear form errors."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    base = {CONF_HOST: "127.0.0.1", CONF_PORT: port, "heartbeat_interval": 60, "auto_accept": True}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**base, CONF_SSL_CERTIFICATE: str(tmp_path / "cert.pem")}
+    )
+    assert result["errors"] == {"base": "tls_incomplete"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            **base,
+            CONF_SSL_CERTIFICATE: str(tmp_path / "no.pem"),
+            CONF_SSL_KEY: str(tmp_path / "no.key"),
+        },
+    )
+    assert result["errors"] == {CONF_SSL_CERTIFICATE: "tls_unreadable"}

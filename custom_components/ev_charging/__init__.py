@@ -1,6 +1,7 @@
 """EV Charging: an OCPP central system for Home Assistant."""
 
 import secrets
+import ssl
 from datetime import datetime
 from pathlib import Path
 
@@ -13,8 +14,17 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_REMOTE_ID_TAG, DOMAIN, LEDGER_FILENAME, PRUNE_INTERVAL, RAW_FRAME_RETENTION
+from .const import (
+    CONF_REMOTE_ID_TAG,
+    CONF_SSL_CERTIFICATE,
+    CONF_SSL_KEY,
+    DOMAIN,
+    LEDGER_FILENAME,
+    PRUNE_INTERVAL,
+    RAW_FRAME_RETENTION,
+)
 from .csms.central import CentralSystem
+from .csms.security import server_tls_context
 from .ledger import Ledger
 from .runtime import (
     EvChargingConfigEntry,
@@ -57,8 +67,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         dt_util.utcnow,
     )
     try:
+        tls = None
+        if CONF_SSL_CERTIFICATE in entry.data:
+            tls = await _tls_context(hass, entry)
         await central.load()
-        await central.start(entry.data[CONF_HOST], entry.data[CONF_PORT])
+        await central.start(entry.data[CONF_HOST], entry.data[CONF_PORT], tls)
     except OSError as err:
         await central.stop()
         await ledger.close()
@@ -80,6 +93,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _tls_context(hass: HomeAssistant, entry: EvChargingConfigEntry) -> ssl.SSLContext:
+    try:
+        return await hass.async_add_executor_job(
+            server_tls_context, entry.data[CONF_SSL_CERTIFICATE], entry.data[CONF_SSL_KEY]
+        )
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="tls_unreadable",
+            translation_placeholders={"error": str(err)},
+        ) from err
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:

@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import ssl
 from typing import Any
 
 import probatio as vol
@@ -13,7 +14,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -36,6 +37,8 @@ from .const import (
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
     CONF_REMOVE_PASSWORD,
+    CONF_SSL_CERTIFICATE,
+    CONF_SSL_KEY,
     CONF_START_TRANSACTION_DELAY,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -44,7 +47,7 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
 )
-from .csms.security import hash_password, new_password
+from .csms.security import hash_password, new_password, server_tls_context
 
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
@@ -69,8 +72,30 @@ def _server_schema(host: str, port: int) -> vol.Schema:
         {
             vol.Required(CONF_HOST, default=host): TextSelector(),
             vol.Required(CONF_PORT, default=port): PORT_SELECTOR,
+            vol.Optional(CONF_SSL_CERTIFICATE): TextSelector(),
+            vol.Optional(CONF_SSL_KEY): TextSelector(),
         }
     )
+
+
+async def _server_errors(
+    hass: HomeAssistant, user_input: dict[str, Any], *, probe_port: bool
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Check address, port and TLS files; returns errors and the entry data."""
+    host, port = user_input[CONF_HOST], int(user_input[CONF_PORT])
+    data: dict[str, Any] = {CONF_HOST: host, CONF_PORT: port}
+    if probe_port and (error := await _port_error(host, port)):
+        return {CONF_PORT if error == "port_in_use" else CONF_HOST: error}, data
+    certificate, key = user_input.get(CONF_SSL_CERTIFICATE), user_input.get(CONF_SSL_KEY)
+    if bool(certificate) != bool(key):
+        return {"base": "tls_incomplete"}, data
+    if certificate and key:
+        try:
+            await hass.async_add_executor_job(server_tls_context, certificate, key)
+        except OSError, ssl.SSLError:
+            return {CONF_SSL_CERTIFICATE: "tls_unreadable"}, data
+        data |= {CONF_SSL_CERTIFICATE: certificate, CONF_SSL_KEY: key}
+    return {}, data
 
 
 def _settings_schema(heartbeat_interval: int, auto_accept: bool) -> vol.Schema:
@@ -110,13 +135,11 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         self._abort_if_unique_id_configured()
         errors: dict[str, str] = {}
         if user_input is not None:
-            port = int(user_input[CONF_PORT])
-            if error := await _port_error(user_input[CONF_HOST], port):
-                errors[CONF_PORT if error == "port_in_use" else CONF_HOST] = error
-            else:
+            errors, data = await _server_errors(self.hass, user_input, probe_port=True)
+            if not errors:
                 return self.async_create_entry(
                     title="EV Charging",
-                    data={CONF_HOST: user_input[CONF_HOST], CONF_PORT: port},
+                    data=data,
                     options={
                         CONF_HEARTBEAT_INTERVAL: int(user_input[CONF_HEARTBEAT_INTERVAL]),
                         CONF_AUTO_ACCEPT: user_input[CONF_AUTO_ACCEPT],
@@ -138,18 +161,16 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            host, port = user_input[CONF_HOST], int(user_input[CONF_PORT])
             # Our own server holds the current port: only a new port can be probed.
-            new_port = port != entry.data[CONF_PORT]
-            if new_port and (error := await _port_error(host, port)):
-                errors[CONF_PORT if error == "port_in_use" else CONF_HOST] = error
-            else:
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_HOST: host, CONF_PORT: port}
-                )
+            new_port = int(user_input[CONF_PORT]) != entry.data[CONF_PORT]
+            errors, data = await _server_errors(self.hass, user_input, probe_port=new_port)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=_server_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]),
+            data_schema=self.add_suggested_values_to_schema(
+                _server_schema(entry.data[CONF_HOST], entry.data[CONF_PORT]), entry.data
+            ),
             errors=errors,
         )
 

@@ -16,6 +16,8 @@ CONF_REMOTE_ID_TAG: Final = "remote_id_tag"
 CONF_METER_VALUE_INTERVAL: Final = "meter_value_interval"
 CONF_PASSWORDS: Final = "password_hashes"
 CONF_REMOVE_PASSWORD: Final = "remove_password"
+CONF_SSL_CERTIFICATE: Final = "ssl_certificate"
+CONF_SSL_KEY: Final = "ssl_key"
 
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000

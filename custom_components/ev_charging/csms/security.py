@@ -5,6 +5,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import ssl
 import string
 
 # 20 characters from letters and digits: about 119 bits, within the 16-40 byte
@@ -46,3 +47,14 @@ def basic_auth_password(header: str | None, charger_id: str) -> str | None:
     if not separator or user != charger_id:
         return None
     return password
+
+
+def server_tls_context(certificate: str, key: str) -> ssl.SSLContext:
+    """TLS for the websocket server (security profile 2); blocking: reads the files.
+
+    Raises OSError or ssl.SSLError when the files are missing or do not belong together.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, key)
+    return context
