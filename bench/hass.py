@@ -75,6 +75,9 @@ def _store(key: str, data: Any, version: int = 1, minor_version: int = 1) -> str
     )
 
 
+ENTITY_PAGE = 2000
+
+
 @dataclass
 class HassConfig:
     """A config dir with the ev_charging entry, an HTTP port and an API token."""
@@ -433,12 +436,22 @@ class HassApi:
         )
 
     async def integration_entities(self) -> list[str]:
-        """Every entity of the integration in the entity registry (disabled ones too)."""
-        return list(
-            json.loads(
-                await self.template(f"{{{{ integration_entities('{DOMAIN}') | list | tojson }}}}")
+        """Every entity of the integration in the entity registry (disabled ones too).
+
+        Read in slices: a template's output is capped at 256 KiB, which 1,000 chargers' entity
+        ids exceed.
+        """
+        found: list[str] = []
+        while True:
+            page: list[str] = json.loads(
+                await self.template(
+                    f"{{{{ (integration_entities('{DOMAIN}') | list)"
+                    f"[{len(found)}:{len(found) + ENTITY_PAGE}] | tojson }}}}"
+                )
             )
-        )
+            found += page
+            if len(page) < ENTITY_PAGE:
+                return found
 
     async def live_states(self, entity_ids: set[str] | None = None) -> dict[str, dict[str, Any]]:
         """States that entities wrote (not the 'restored' placeholders), by entity id."""
