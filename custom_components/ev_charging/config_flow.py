@@ -267,11 +267,21 @@ class EvChargingOptionsFlow(OptionsFlow):
             if charger.approved
         )
 
-    def _charger_schema(self, chargers: list[str]) -> vol.Schema:
+    def _cannot_choose_charger(self) -> ConfigFlowResult | None:
+        """An abort saying why no charger can be chosen, or None."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
+        if not self._approved_chargers():
+            return self.async_abort(reason="no_chargers")
+        return None
+
+    def _charger_schema(self) -> vol.Schema:
         return vol.Schema(
             {
                 vol.Required(CONF_CHARGER_ID): SelectSelector(
-                    SelectSelectorConfig(options=chargers, mode=SelectSelectorMode.DROPDOWN)
+                    SelectSelectorConfig(
+                        options=self._approved_chargers(), mode=SelectSelectorMode.DROPDOWN
+                    )
                 )
             }
         )
@@ -280,23 +290,19 @@ class EvChargingOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Pick the charger whose quirks to change."""
-        if self.config_entry.state is not ConfigEntryState.LOADED:
-            return self.async_abort(reason="not_loaded")
-        if not (chargers := self._approved_chargers()):
-            return self.async_abort(reason="no_chargers")
+        if (cannot := self._cannot_choose_charger()) is not None:
+            return cannot
         if user_input is not None:
             self._charger_id = user_input[CONF_CHARGER_ID]
             return await self.async_step_quirks()
-        return self.async_show_form(step_id="charger", data_schema=self._charger_schema(chargers))
+        return self.async_show_form(step_id="charger", data_schema=self._charger_schema())
 
     async def async_step_password(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Give a charger a new password (OCPP security profile 1), or take its password away."""
-        if self.config_entry.state is not ConfigEntryState.LOADED:
-            return self.async_abort(reason="not_loaded")
-        if not (chargers := self._approved_chargers()):
-            return self.async_abort(reason="no_chargers")
+        if (cannot := self._cannot_choose_charger()) is not None:
+            return cannot
         if user_input is not None:
             self._charger_id = user_input[CONF_CHARGER_ID]
             if user_input[CONF_REMOVE_PASSWORD]:
@@ -305,7 +311,7 @@ class EvChargingOptionsFlow(OptionsFlow):
             return await self.async_step_password_created()
         return self.async_show_form(
             step_id="password",
-            data_schema=self._charger_schema(chargers).extend(
+            data_schema=self._charger_schema().extend(
                 {vol.Required(CONF_REMOVE_PASSWORD, default=False): BooleanSelector()}
             ),
         )
