@@ -32,6 +32,7 @@ from custom_components.ev_charging.csms.security import (
     new_password,
     password_matches,
 )
+from custom_components.ev_charging.runtime import _list_some
 from simulator.charger import ChargerConfig, SimulatedCharger
 
 from .conftest import ChargerFactory
@@ -227,3 +228,10 @@ async def test_flow_refuses_unusable_tls_files(
         },
     )
     assert result["errors"] == {CONF_SSL_CERTIFICATE: "tls_unreadable"}
+
+
+def test_issue_sums_up_many_chargers() -> None:
+    """Past ten chargers the issue says how many more there are."""
+    ids = [f"CP-{n:02d}" for n in range(12)]
+    assert _list_some(ids) == ", ".join(ids[:10]) + " and 2 more"
+    assert _list_some(ids[:3]) == "CP-00, CP-01, CP-02"

@@ -61,6 +61,14 @@ async def run_command(central: CentralSystem, charger_id: str, payload: Any, **o
 
 
 ISSUE_NO_PASSWORD = "charger_without_password"
+# A repair issue names this many chargers; a garage full of them is summed up.
+LISTED_IN_ISSUE = 10
+
+
+def _list_some(charger_ids: list[str]) -> str:
+    shown = ", ".join(charger_ids[:LISTED_IN_ISSUE])
+    more = len(charger_ids) - LISTED_IN_ISSUE
+    return shown if more <= 0 else f"{shown} and {more} more"
 
 
 def signal_charger_added(entry_id: str) -> str:
@@ -142,7 +150,7 @@ class HomeAssistantListener:
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_NO_PASSWORD,
-            translation_placeholders={"chargers": ", ".join(charger_ids)},
+            translation_placeholders={"chargers": _list_some(charger_ids)},
         )
 
     @callback
