@@ -14,8 +14,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # How long a charger may take to answer a command.
 COMMAND_TIMEOUT = 30.0
-# The status values with which a charger says it will do what was asked.
-AGREED = frozenset({"Accepted", "Unlocked", "Scheduled"})
+# The status values with which a charger says it will do what was asked (RebootRequired:
+# a configuration change it takes at its next restart).
+AGREED = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired"})
 
 
 class CommandError(Exception):
