@@ -73,3 +73,23 @@ async def test_register_never_decreases_across_meter_reset(
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("50.02")
+
+
+async def test_last_session_energy_survives_a_restart(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A finished session's energy still shows after a reload, not 'unknown'."""
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    await charger.stop_transaction(
+        transaction_id, meter_stop=4_200, timestamp=T0 + timedelta(hours=1)
+    )
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    await charger.connect()
+    await charger.heartbeat()
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal("4.2")

@@ -347,10 +347,15 @@ class Ledger:
         """The last known state of every connector."""
         return self.submit(_load_connectors)
 
-    def load_open_transactions(self) -> asyncio.Future[list[TransactionRecord]]:
-        """Transactions started and not stopped."""
+    def load_latest_transactions(self) -> asyncio.Future[list[TransactionRecord]]:
+        """Per connector, its open transaction, else the one that ended last."""
         return self.submit(
-            lambda c: _transactions(c, "WHERE stopped_at IS NULL ORDER BY transaction_id")
+            lambda c: _transactions(
+                c,
+                "WHERE transaction_id IN (SELECT MAX(transaction_id) FROM transactions"
+                " GROUP BY charger_id, connector_id) OR stopped_at IS NULL"
+                " ORDER BY transaction_id",
+            )
         )
 
     def load_transactions(

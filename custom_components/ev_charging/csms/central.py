@@ -90,9 +90,14 @@ class CentralSystem:
             state.register_raw_wh = connector.register_raw_wh
             state.register_offset_wh = connector.register_offset_wh
             state.register_at = connector.register_at
-        for transaction in await self.ledger.load_open_transactions():
+        for transaction in await self.ledger.load_latest_transactions():
             if (charger := self.chargers.get(transaction.charger_id)) is not None:
-                charger.connector(transaction.connector_id).transaction = transaction
+                state = charger.connector(transaction.connector_id)
+                if transaction.stopped_at is None:
+                    state.transaction = transaction
+                else:
+                    # So the last session's energy still shows after a restart.
+                    state.last_transaction = transaction
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen for chargers; raises OSError if the port cannot be bound."""
