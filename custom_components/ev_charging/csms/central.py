@@ -393,9 +393,8 @@ class CentralSystem:
         """Store MeterValues and update the connector's live figures."""
         connector_id = _connector_id(payload)
         transaction_id = payload.get("transaction_id")
-        await self._store_meter_values(
-            charger, connector_id, transaction_id, payload["meter_value"]
-        )
+        moments = _by_moment(payload["meter_value"])
+        await self._store_meter_values(charger, connector_id, transaction_id, moments)
         charger.notify()
 
     async def stop_transaction(
@@ -405,8 +404,10 @@ class CentralSystem:
         transaction_id = payload["transaction_id"]
         stopped_at = _timestamp(payload["timestamp"])
         assert stopped_at is not None
-        transaction_data = payload.get("transaction_data") or []
-        _check_timestamps(transaction_data)
+        # The tag that stopped the session gets a status; a stop without a tag gets none.
+        id_tag_info = dict(ACCEPTED) if payload.get("id_tag") else None
+        # Read before anything is written: an unreadable timestamp refuses the whole message.
+        moments = _by_moment(payload.get("transaction_data") or [])
         transaction = await self.ledger.stop_transaction(
             charger.charger_id,
             transaction_id,
@@ -424,10 +425,10 @@ class CentralSystem:
                 transaction_id,
             )
             charger.notify()
-            return dict(ACCEPTED) if payload.get("id_tag") else None
+            return id_tag_info
         connector_id = transaction.connector_id
-        if transaction_data:
-            await self._store_meter_values(charger, connector_id, transaction_id, transaction_data)
+        if moments:
+            await self._store_meter_values(charger, connector_id, transaction_id, moments)
         connector = charger.connector(connector_id)
         # A late stop of an older transaction must not end the one running now.
         if connector.transaction is None or connector.transaction.transaction_id == transaction_id:
@@ -436,7 +437,7 @@ class CentralSystem:
             connector.power_kw = Decimal(0)
         await self._take_register(charger, connector_id, Decimal(payload["meter_stop"]), stopped_at)
         charger.notify()
-        return dict(ACCEPTED) if payload.get("id_tag") else None
+        return id_tag_info
 
     def diagnostics_status(self, charger: ChargerState, status: str) -> None:
         """Note a DiagnosticsStatusNotification."""
@@ -453,16 +454,9 @@ class CentralSystem:
         charger: ChargerState,
         connector_id: int,
         transaction_id: int | None,
-        meter_values: list[dict[str, Any]],
+        moments: dict[datetime, list[dict[str, Any]]],
     ) -> None:
-        # Chargers may split one moment over several elements (energy in one, power in
-        # another): merge them, so each moment is one reading with every figure.
-        by_moment: dict[datetime, list[dict[str, Any]]] = {}
-        for meter_value in meter_values:
-            timestamp = _timestamp(meter_value["timestamp"])
-            assert timestamp is not None
-            by_moment.setdefault(timestamp, []).extend(meter_value["sampled_value"])
-        snapshots = [normalise(moment, sampled) for moment, sampled in sorted(by_moment.items())]
+        snapshots = [normalise(moment, sampled) for moment, sampled in sorted(moments.items())]
         write = self.ledger.add_meter_readings(
             MeterReading(
                 charger.charger_id,
@@ -522,10 +516,18 @@ def _times_thousand(value: Decimal | None) -> Decimal | None:
     return None if value is None else value * 1000
 
 
-def _check_timestamps(meter_values: list[dict[str, Any]]) -> None:
-    """Refuse the whole message before anything is written if one timestamp is unreadable."""
+def _by_moment(meter_values: list[dict[str, Any]]) -> dict[datetime, list[dict[str, Any]]]:
+    """Sampled values by timestamp; raises PropertyConstraintViolation for an unreadable one.
+
+    Chargers may split one moment over several elements (energy in one, power in another):
+    merged, each moment becomes one reading with every figure.
+    """
+    moments: dict[datetime, list[dict[str, Any]]] = {}
     for meter_value in meter_values:
-        _timestamp(meter_value["timestamp"])
+        timestamp = _timestamp(meter_value["timestamp"])
+        assert timestamp is not None
+        moments.setdefault(timestamp, []).extend(meter_value["sampled_value"])
+    return moments
 
 
 def _or(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
