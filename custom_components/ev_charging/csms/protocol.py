@@ -58,10 +58,8 @@ class IncomingCall:
 
 @dataclass(frozen=True, slots=True)
 class IncomingReply:
-    """A CALLRESULT or CALLERROR answering one of our CALLs."""
+    """A CALLRESULT or CALLERROR answering one of our CALLs; the ocpp library matches it."""
 
-    message_type: int
-    message_id: str
     raw: str
 
 
@@ -95,7 +93,7 @@ def parse_frame(raw: str | bytes) -> IncomingCall | IncomingReply:
         raise UnreadableFrame("no readable message id")
     text = raw if isinstance(raw, str) else raw.decode(errors="replace")
     if message_type in (MessageType.CallResult, MessageType.CallError):
-        return IncomingReply(message_type, str(message_id), text)
+        return IncomingReply(text)
     if isinstance(message_id, int):
         # Readable, so answerable (echoed as sent), but OCPP-J message ids are strings.
         raise FrameError(
