@@ -217,9 +217,7 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
         "ClearChargingProfile": {"status": "Accepted"},
         "GetCompositeSchedule": {"status": "Rejected"},
         "GetDiagnostics": {},
-        "GetLocalListVersion": {"listVersion": 0},
         "ReserveNow": {"status": "Rejected"},
-        "SendLocalList": {"status": "Accepted"},
         "SetChargingProfile": {"status": "Accepted"},
         "UpdateFirmware": {},
     }
@@ -359,6 +357,24 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         return call_result.DataTransfer(status="Accepted")
 
+    @_on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(list_version=self.sim.local_list_version)
+
+    @_on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[Payload] | None = None,
+        **_: Any,
+    ) -> Any:
+        return call_result.SendLocalList(
+            status=self.sim._update_local_list(
+                list_version, update_type, local_authorization_list or []
+            )
+        )
+
 
 class SimulatedCharger:
     """One simulated OCPP 1.6J charge point.
@@ -394,10 +410,17 @@ class SimulatedCharger:
             "MeterValueSampleInterval": f"{config.meter_interval:g}",
             "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import,"
             "Current.Import,Voltage,Temperature",
+            "LocalAuthListEnabled": "true",
+            "LocalAuthListMaxLength": "1000",
             "NumberOfConnectors": str(config.connectors),
-            "SupportedFeatureProfiles": "Core,FirmwareManagement,RemoteTrigger,SmartCharging",
+            "SendLocalListMaxLength": "100",
+            "SupportedFeatureProfiles": "Core,FirmwareManagement,LocalAuthListManagement,"
+            "Reservation,RemoteTrigger,SmartCharging",
             "WebSocketPingInterval": f"{config.ping_interval or 0:g}",
         }
+        # The local authorization list: casefolded tag -> (tag, idTagInfo in camelCase).
+        self.local_list: dict[str, tuple[str, Payload]] = {}
+        self.local_list_version = 0
         self.protocol: str | None = None  # subprotocol the CSMS picked
         self._http = session
         self._own_http = session is None
@@ -642,7 +665,25 @@ class SimulatedCharger:
         )
 
     async def authorize(self, id_tag: str) -> Payload:
+        """Authorize with the CSMS; while disconnected, from the local list as chargers do."""
+        if not self.connected:
+            return self.authorize_locally(id_tag)
         return await self.call(call.Authorize(id_tag=id_tag))
+
+    def authorize_locally(self, id_tag: str) -> Payload:
+        """The Authorize answer the local list gives: Invalid for a tag not in it."""
+        found = self.local_list.get(id_tag.casefold())
+        if found is None or self.configuration.get("LocalAuthListEnabled") != "true":
+            return {"idTagInfo": {"status": "Invalid"}}
+        info = dict(found[1])
+        expiry = info.get("expiryDate")
+        if (
+            info["status"] == "Accepted"
+            and expiry
+            and datetime.fromisoformat(expiry) <= (datetime.now(UTC))
+        ):
+            info["status"] = "Expired"
+        return {"idTagInfo": info}
 
     async def start_transaction(
         self,
@@ -655,6 +696,8 @@ class SimulatedCharger:
         """StartTransaction; ``meter_start`` defaults to the connector's register."""
         if meter_start is None:
             meter_start = self.energy_wh.get(connector_id, self.config.initial_energy_wh)
+        else:
+            self.energy_wh[connector_id] = meter_start
         result = await self.call(
             call.StartTransaction(
                 connector_id=connector_id,
@@ -680,14 +723,13 @@ class SimulatedCharger:
     ) -> Payload:
         """MeterValues with ``sampled_values(...)``; ``sampled_value`` replaces that list.
 
-        ``energy_wh`` defaults to the connector's register; a higher value moves the
-        register up (it never goes down).
+        ``energy_wh`` defaults to the connector's register; a given value becomes the
+        register (a test may drive a meter reset with it).
         """
-        register = self.energy_wh.get(connector_id)
         if energy_wh is None:
-            energy_wh = self.config.initial_energy_wh if register is None else register
-        elif register is not None:
-            self.energy_wh[connector_id] = max(register, energy_wh)
+            energy_wh = self.energy_wh.get(connector_id, self.config.initial_energy_wh)
+        else:
+            self.energy_wh[connector_id] = energy_wh
         if sampled_value is None:
             sampled_value = sampled_values(power_w, energy_wh, soc=soc, phases=phases)
         return await self.call(
@@ -714,6 +756,8 @@ class SimulatedCharger:
             del self.transactions[connector]
         if meter_stop is None:
             meter_stop = self.energy_wh.get(connector or 1, self.config.initial_energy_wh)
+        elif connector is not None:
+            self.energy_wh[connector] = meter_stop
         return await self.call(
             call.StopTransaction(
                 meter_stop=meter_stop,
@@ -910,6 +954,31 @@ class SimulatedCharger:
                 return "Rejected"
         self.configuration[key] = value
         return "Accepted"
+
+    def _update_local_list(self, version: int, update_type: str, entries: list[Payload]) -> str:
+        if self.configuration.get("LocalAuthListEnabled") != "true":
+            return "NotSupported"
+        if len(entries) > int(self.configuration["SendLocalListMaxLength"]):
+            return "Failed"
+        if update_type == "Differential" and version <= self.local_list_version:
+            return "VersionMismatch"
+        updated = {} if update_type == "Full" else dict(self.local_list)
+        for entry in entries:
+            key = entry["id_tag"].casefold()
+            if (info := entry.get("id_tag_info")) is None:
+                updated.pop(key, None)
+            else:
+                updated[key] = (entry["id_tag"], snake_to_camel_case(info))
+        if len(updated) > int(self.configuration["LocalAuthListMaxLength"]):
+            return "Failed"
+        self.local_list, self.local_list_version = updated, version
+        return "Accepted"
+
+    async def idle(self) -> None:
+        """Wait until the work the charger started on its own (answers to triggers,
+        remote starts, announcements) is done."""
+        while tasks := [task for task in self._tasks if task is not asyncio.current_task()]:
+            await asyncio.wait(tasks)
 
     def _connectors(self, first: int = 0) -> range:
         return range(first, self.config.connectors + 1)

@@ -101,11 +101,11 @@ async def make_charger(hass: HomeAssistant, port: int) -> AsyncGenerator[Charger
         chargers.append(charger)
         await charger.connect()
         if boot and (await charger.boot())["status"] == "Accepted":
-            # An accepted boot is followed by the meter-value configuration: let it finish so
-            # tests see only their own traffic.
+            # An accepted boot is followed by the meter-value configuration and the local
+            # list: let them finish so tests see only their own traffic.
             [entry] = hass.config_entries.async_entries(DOMAIN)
             state = entry.runtime_data.central.chargers[charger_id]
-            await until(lambda: len(state.configuration_results) == 2, "boot configuration")
+            await until(lambda: state.local_list_status is not None, "boot follow-up")
         await hass.async_block_till_done()
         return charger
 

@@ -15,11 +15,13 @@ from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
     CONF_CHARGERS,
+    CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
     CONF_START_TRANSACTION_DELAY,
+    CONF_UNKNOWN_TAGS,
     DOMAIN,
 )
 
@@ -52,6 +54,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
     assert entry.options == {
         CONF_HEARTBEAT_INTERVAL: 120,
         CONF_AUTO_ACCEPT: False,
+        CONF_UNKNOWN_TAGS: "reject",
         CONF_REMOTE_ID_TAG: remote_id_tag,
     }
     assert await hass.config_entries.async_reload(entry.entry_id)
@@ -193,7 +196,12 @@ async def test_options_apply_live(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options[CONF_CHARGERS] == {
-        "CP-1": {CONF_PING_INTERVAL: 30.0, CONF_START_TRANSACTION_DELAY: 0.5, CONF_LENIENT: True}
+        "CP-1": {
+            CONF_PING_INTERVAL: 30.0,
+            CONF_START_TRANSACTION_DELAY: 0.5,
+            CONF_LENIENT: True,
+            CONF_FREE_CHARGING: False,
+        }
     }
     # A new ping interval needs a new connection: only that charger is asked to reconnect.
     await charger.wait_closed()

@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from .conftest import ChargerFactory
-from .helpers import entity_state
+from .helpers import entity_state, until
 
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 
@@ -35,14 +35,25 @@ async def test_reload_mid_transaction(
     assert entity_state(hass, "sensor", "CP-1|1|power").state == STATE_UNAVAILABLE
     assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("2.5")
 
-    # Chargers reconnect without a new BootNotification after a CSMS restart.
+    # Chargers reconnect without a new BootNotification after a CSMS restart: the central
+    # system asks for their connector statuses and the meter values of running sessions.
+    central = init_integration.runtime_data.central
     await charger.connect()
+    await until(lambda: central.chargers["CP-1"].local_list_status is not None, "refresh")
+    await charger.idle()
+    await hass.async_block_till_done()
+    assert ("TriggerMessage", {"requestedMessage": "StatusNotification"}) in charger.received_calls
+    assert (
+        "TriggerMessage",
+        {"requestedMessage": "MeterValues", "connectorId": 1},
+    ) in charger.received_calls
+    assert entity_state(hass, "sensor", "CP-1|1|status").state == "charging"
+    # A reading sent while we were down arrives late: stored, though older than the refresh.
     await charger.meter_values(
         1, transaction_id, power_w=7_400, energy_wh=3_000, timestamp=T0 + timedelta(minutes=10)
     )
     await hass.async_block_till_done()
-    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal(1)
-    assert entity_state(hass, "sensor", "CP-1|1|status").state == "charging"
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal("0.5")
     await charger.stop_transaction(
         transaction_id, meter_stop=3_100, timestamp=T0 + timedelta(minutes=11)
     )
@@ -52,7 +63,9 @@ async def test_reload_mid_transaction(
     ledger = init_integration.runtime_data.ledger
     [transaction] = await ledger.load_transactions("CP-1")
     assert (transaction.meter_start_wh, transaction.meter_stop_wh) == (2_000, 3_100)
-    assert [r.energy_wh for r in await ledger.load_meter_readings(transaction_id)] == [2_500, 3_000]
+    readings = await ledger.load_meter_readings(transaction_id)
+    # The refresh reading (taken now, the register still at 2.5 kWh) comes last in time.
+    assert [r.energy_wh for r in readings] == [2_500, 3_000, 2_500]
 
 
 async def test_register_never_decreases_across_meter_reset(

@@ -41,6 +41,9 @@ async def test_full_session(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Boot, plug in, start, five meter values, stop: entities and the ledger agree."""
+    await hass.services.async_call(
+        DOMAIN, "set_id_tag", {"id_tag": "TAG-1", "name": "Resident"}, blocking=True
+    )
     charger = await make_charger("CP-1")
     await charger.status(0, "Available")
     await charger.status(1, "Preparing", timestamp=T0)

@@ -30,7 +30,7 @@ from .runtime import (
     EvChargingConfigEntry,
     EvChargingData,
     HomeAssistantListener,
-    settings_from_options,
+    settings_from_entry,
 )
 from .services import async_setup_services
 
@@ -62,7 +62,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     await ledger.open()
     central = CentralSystem(
         ledger,
-        settings_from_options(entry.options),
+        settings_from_entry(entry),
         HomeAssistantListener(hass, entry),
         dt_util.utcnow,
     )
@@ -119,7 +119,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) 
 
 async def _async_options_updated(hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:
     # Options apply live: restarting the server would drop every charger.
-    entry.runtime_data.central.apply_settings(settings_from_options(entry.options))
+    entry.runtime_data.central.apply_settings(settings_from_entry(entry))
 
 
 async def async_remove_config_entry_device(

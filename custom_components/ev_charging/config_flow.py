@@ -11,7 +11,10 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentry,
+    ConfigSubentryFlow,
     OptionsFlow,
+    SubentryFlowResult,
 )
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
@@ -30,7 +33,9 @@ from .const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
     CONF_CHARGERS,
+    CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_ID_TAG,
     CONF_LENIENT,
     CONF_METER_VALUE_INTERVAL,
     CONF_PASSWORDS,
@@ -40,14 +45,18 @@ from .const import (
     CONF_SSL_CERTIFICATE,
     CONF_SSL_KEY,
     CONF_START_TRANSACTION_DELAY,
+    CONF_UNKNOWN_TAGS,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
     DEFAULT_METER_VALUE_INTERVAL,
     DEFAULT_PORT,
     DOMAIN,
+    SUBENTRY_ID_TAG,
 )
+from .csms.authorization import UnknownTagPolicy, tag_key
 from .csms.security import hash_password, new_password, server_tls_context
+from .id_tags import clean_tag_data, form_schema, title_of
 
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
@@ -98,11 +107,18 @@ async def _server_errors(
     return {}, data
 
 
-def _settings_schema(heartbeat_interval: int, auto_accept: bool) -> vol.Schema:
+def _settings_schema(heartbeat_interval: int, auto_accept: bool, unknown_tags: str) -> vol.Schema:
     return vol.Schema(
         {
             vol.Required(CONF_HEARTBEAT_INTERVAL, default=heartbeat_interval): SECONDS_SELECTOR,
             vol.Required(CONF_AUTO_ACCEPT, default=auto_accept): BooleanSelector(),
+            vol.Required(CONF_UNKNOWN_TAGS, default=unknown_tags): SelectSelector(
+                SelectSelectorConfig(
+                    options=[policy.value for policy in UnknownTagPolicy],
+                    translation_key=CONF_UNKNOWN_TAGS,
+                    mode=SelectSelectorMode.LIST,
+                )
+            ),
         }
     )
 
@@ -143,10 +159,13 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
                     options={
                         CONF_HEARTBEAT_INTERVAL: int(user_input[CONF_HEARTBEAT_INTERVAL]),
                         CONF_AUTO_ACCEPT: user_input[CONF_AUTO_ACCEPT],
+                        CONF_UNKNOWN_TAGS: user_input[CONF_UNKNOWN_TAGS],
                     },
                 )
         schema = _server_schema(DEFAULT_HOST, DEFAULT_PORT).extend(
-            _settings_schema(DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_AUTO_ACCEPT).schema
+            _settings_schema(
+                DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_AUTO_ACCEPT, UnknownTagPolicy.REJECT
+            ).schema
         )
         return self.async_show_form(
             step_id="user",
@@ -219,6 +238,60 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         """The options flow."""
         return EvChargingOptionsFlow()
 
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """ID tags are managed as subentries: one per card or token."""
+        return {SUBENTRY_ID_TAG: IdTagFlow}
+
+
+class IdTagFlow(ConfigSubentryFlow):
+    """Add or edit an ID tag: who it belongs to, until when, on which chargers."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a tag."""
+        return await self._form("user", None, user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Edit a tag."""
+        return await self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
+
+    async def _form(
+        self,
+        step_id: str,
+        subentry: ConfigSubentry | None,
+        user_input: dict[str, Any] | None,
+    ) -> SubentryFlowResult:
+        entry = self._get_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            others = [
+                other
+                for other in entry.get_subentries_of_type(SUBENTRY_ID_TAG)
+                if subentry is None or other.subentry_id != subentry.subentry_id
+            ]
+            data, errors = clean_tag_data(user_input, others)
+            if not errors:
+                unique_id = tag_key(data[CONF_ID_TAG])
+                if subentry is None:
+                    return self.async_create_entry(
+                        title=title_of(data), data=data, unique_id=unique_id
+                    )
+                return self.async_update_and_abort(
+                    entry, subentry, title=title_of(data), data=data, unique_id=unique_id
+                )
+        current = user_input if user_input is not None else dict(subentry.data if subentry else {})
+        schema = await form_schema(self.hass, entry, current)
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(schema, current),
+            errors=errors,
+        )
+
 
 class EvChargingOptionsFlow(OptionsFlow):
     """Change settings live: heartbeat, approval policy, per-charger quirks."""
@@ -242,11 +315,13 @@ class EvChargingOptionsFlow(OptionsFlow):
                     CONF_AUTO_ACCEPT: user_input[CONF_AUTO_ACCEPT],
                     CONF_METER_VALUE_INTERVAL: int(user_input[CONF_METER_VALUE_INTERVAL]),
                     CONF_REMOTE_ID_TAG: user_input[CONF_REMOTE_ID_TAG],
+                    CONF_UNKNOWN_TAGS: user_input[CONF_UNKNOWN_TAGS],
                 }
             )
         schema = _settings_schema(
             options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
             options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
+            options.get(CONF_UNKNOWN_TAGS, UnknownTagPolicy.REJECT),
         ).extend(
             {
                 vol.Required(
@@ -344,6 +419,7 @@ class EvChargingOptionsFlow(OptionsFlow):
                 CONF_PING_INTERVAL: float(user_input[CONF_PING_INTERVAL]),
                 CONF_START_TRANSACTION_DELAY: float(user_input[CONF_START_TRANSACTION_DELAY]),
                 CONF_LENIENT: user_input[CONF_LENIENT],
+                CONF_FREE_CHARGING: user_input[CONF_FREE_CHARGING],
             }
             return self.async_create_entry(data={**options, CONF_CHARGERS: all_quirks})
         current = all_quirks.get(self._charger_id, {})
@@ -361,6 +437,9 @@ class EvChargingOptionsFlow(OptionsFlow):
                     ): _seconds_selector(maximum=30, step=0.1),
                     vol.Required(
                         CONF_LENIENT, default=current.get(CONF_LENIENT, False)
+                    ): BooleanSelector(),
+                    vol.Required(
+                        CONF_FREE_CHARGING, default=current.get(CONF_FREE_CHARGING, False)
                     ): BooleanSelector(),
                 }
             ),

@@ -18,6 +18,17 @@ CONF_PASSWORDS: Final = "password_hashes"
 CONF_REMOVE_PASSWORD: Final = "remove_password"
 CONF_SSL_CERTIFICATE: Final = "ssl_certificate"
 CONF_SSL_KEY: Final = "ssl_key"
+CONF_UNKNOWN_TAGS: Final = "unknown_tags"
+CONF_FREE_CHARGING: Final = "free_charging"
+
+# An ID tag is a config subentry of this type; these are its fields.
+SUBENTRY_ID_TAG: Final = "id_tag"
+CONF_ID_TAG: Final = "id_tag"
+CONF_USER_ID: Final = "user_id"
+CONF_EXPIRES: Final = "expires"
+CONF_BLOCKED: Final = "blocked"
+CONF_PARENT_ID_TAG: Final = "parent_id_tag"
+CONF_ALLOWED_CHARGERS: Final = "allowed_chargers"
 
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000

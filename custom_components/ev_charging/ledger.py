@@ -13,7 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -106,6 +106,15 @@ MIGRATIONS: tuple[str, ...] = (
         status TEXT NOT NULL,
         changed_at TEXT NOT NULL,
         PRIMARY KEY (charger_id, key)
+    );
+    """,
+    """
+    -- The local authorization list each charger last accepted (SendLocalList).
+    CREATE TABLE local_lists (
+        charger_id TEXT PRIMARY KEY REFERENCES chargers(charger_id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        entries TEXT NOT NULL,
+        sent_at TEXT NOT NULL
     );
     """,
 )
@@ -589,6 +598,35 @@ class Ledger:
                 ).fetchall()
             )
         )
+
+    def save_local_list(
+        self, charger_id: str, version: int, entries: Mapping[str, Any], at: datetime
+    ) -> asyncio.Future[None]:
+        """Record the local authorization list (tag -> idTagInfo) a charger accepted."""
+        return self.submit(
+            _execute(
+                "INSERT INTO local_lists (charger_id, version, entries, sent_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (charger_id) DO UPDATE SET"
+                " version = excluded.version, entries = excluded.entries,"
+                " sent_at = excluded.sent_at",
+                (charger_id, version, json.dumps(entries, sort_keys=True), _ts(at)),
+            )
+        )
+
+    def load_local_list(
+        self, charger_id: str
+    ) -> asyncio.Future[tuple[int, dict[str, dict[str, Any]]] | None]:
+        """The version and entries of the list a charger last accepted, if any."""
+
+        def operation(
+            connection: sqlite3.Connection,
+        ) -> tuple[int, dict[str, dict[str, Any]]] | None:
+            row = connection.execute(
+                "SELECT version, entries FROM local_lists WHERE charger_id = ?", (charger_id,)
+            ).fetchone()
+            return None if row is None else (row[0], json.loads(row[1]))
+
+        return self.submit(operation)
 
     def prune_frames(self, received_before: datetime) -> asyncio.Future[int]:
         """Forget raw frames that were answered "ok" before a moment; returns how many.

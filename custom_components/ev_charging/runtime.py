@@ -2,9 +2,11 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
+from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -13,20 +15,31 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from .const import (
+    CONF_ALLOWED_CHARGERS,
     CONF_AUTO_ACCEPT,
+    CONF_BLOCKED,
     CONF_CHARGER_ID,
     CONF_CHARGERS,
+    CONF_EXPIRES,
+    CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_ID_TAG,
     CONF_LENIENT,
     CONF_METER_VALUE_INTERVAL,
+    CONF_PARENT_ID_TAG,
     CONF_PASSWORDS,
     CONF_PING_INTERVAL,
+    CONF_REMOTE_ID_TAG,
     CONF_START_TRANSACTION_DELAY,
+    CONF_UNKNOWN_TAGS,
+    CONF_USER_ID,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_METER_VALUE_INTERVAL,
     DOMAIN,
+    SUBENTRY_ID_TAG,
 )
+from .csms.authorization import IdTag, TagList, UnknownTagPolicy
 from .csms.central import CentralSystem
 from .csms.commands import CommandError
 from .csms.state import CentralSettings, ChargerQuirks, ChargerState
@@ -81,9 +94,41 @@ def signal_connector_added(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_connector_added"
 
 
-def settings_from_options(options: Mapping[str, Any]) -> CentralSettings:
-    """The central system's live settings from the entry's options."""
+def id_tag_from_data(data: Mapping[str, Any]) -> IdTag:
+    """An ID tag from its config subentry's data."""
+    expires = data.get(CONF_EXPIRES)
+    return IdTag(
+        id_tag=data[CONF_ID_TAG],
+        name=data.get(CONF_NAME, ""),
+        user_id=data.get(CONF_USER_ID),
+        expires=datetime.fromisoformat(expires) if expires else None,
+        blocked=data.get(CONF_BLOCKED, False),
+        parent=data.get(CONF_PARENT_ID_TAG) or None,
+        chargers=frozenset(data.get(CONF_ALLOWED_CHARGERS, ())),
+    )
+
+
+def settings_from_entry(entry: ConfigEntry) -> CentralSettings:
+    """The central system's live settings from the entry's options and ID tags."""
+    options = entry.options
+    chargers: Mapping[str, Mapping[str, Any]] = options.get(CONF_CHARGERS, {})
+    remote_id_tag = options.get(CONF_REMOTE_ID_TAG)
+    tags = TagList.of(
+        (
+            id_tag_from_data(subentry.data)
+            for subentry in entry.get_subentries_of_type(SUBENTRY_ID_TAG)
+        ),
+        unknown_tags=UnknownTagPolicy(options.get(CONF_UNKNOWN_TAGS, UnknownTagPolicy.REJECT)),
+        always_accepted=[remote_id_tag] if remote_id_tag else [],
+        free_charging=[
+            charger_id
+            for charger_id, settings in chargers.items()
+            if settings.get(CONF_FREE_CHARGING, False)
+        ],
+    )
     return CentralSettings(
+        tags=tags,
+        remote_id_tag=remote_id_tag,
         heartbeat_interval=options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
         auto_accept=options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
         meter_value_interval=options.get(CONF_METER_VALUE_INTERVAL, DEFAULT_METER_VALUE_INTERVAL),
@@ -94,7 +139,7 @@ def settings_from_options(options: Mapping[str, Any]) -> CentralSettings:
                 start_transaction_delay=quirks.get(CONF_START_TRANSACTION_DELAY, 0.0),
                 lenient=quirks.get(CONF_LENIENT, False),
             )
-            for charger_id, quirks in options.get(CONF_CHARGERS, {}).items()
+            for charger_id, quirks in chargers.items()
         },
     )
 

@@ -18,6 +18,7 @@ from ocpp.v16.enums import MessageTrigger
 from .const import DOMAIN
 from .csms.central import CentralSystem
 from .csms.charging_profiles import current_limit
+from .id_tags import async_setup_id_tag_services
 from .runtime import EvChargingConfigEntry, run_command
 
 ATTR_DEVICE_ID = "device_id"
@@ -225,3 +226,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
             schema=vol.Schema({**BASE_SCHEMA, **service.fields}),
             supports_response=service.response,
         )
+    async_setup_id_tag_services(hass)

@@ -15,8 +15,10 @@ from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
 from ..ledger import ChargerRecord, Ledger, MeterReading
+from .authorization import TagStatus
 from .commands import CommandError, send_command
 from .connection import ChargerConnection
+from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_updates
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
 from .security import basic_auth_password, password_matches
@@ -30,8 +32,8 @@ MAX_CHARGER_ID_LENGTH = 64
 PENDING_RETRY_INTERVAL = 30
 # What chargers are asked to sample: the energy register prices a session, power shows it.
 SAMPLED_DATA = ("Energy.Active.Import.Register", "Power.Active.Import")
-# Until authorization lands, every tag may charge.
-ACCEPTED = {"status": "Accepted"}
+# Charger configuration keys that bound the local authorization list.
+LIST_LIMIT_KEYS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
 
 
 class CentralListener(Protocol):
@@ -71,6 +73,9 @@ class CentralSystem:
         self.connections: dict[str, ChargerConnection] = {}
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._list_locks: dict[str, asyncio.Lock] = {}
+        # Connectors where a free-charging start was asked for and has not begun yet.
+        self._free_starts: set[tuple[str, int]] = set()
 
     # Life cycle.
 
@@ -136,6 +141,10 @@ class CentralSystem:
         """Take new settings live; a charger whose ping interval changed reconnects alone."""
         old, self.settings = self.settings, settings
         self._report_security()
+        if old.tags != settings.tags:
+            for charger_id in list(self.connections):
+                if (charger := self.chargers.get(charger_id)) is not None and charger.booted:
+                    self.background(self.sync_local_list(charger))
         for charger_id, connection in list(self.connections.items()):
             if (
                 old.quirks_for(charger_id).ping_interval
@@ -257,6 +266,10 @@ class CentralSystem:
             if charger.approved:
                 self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
                 charger.notify()
+                if charger.vendor is not None:
+                    # It has booted before: back after a network drop or our restart,
+                    # often without a new boot. Catch up on what happened meanwhile.
+                    self.background(self._refresh_after_reconnect(charger))
             elif self.settings.auto_accept:
                 await self.approve(charger_id, ask_boot=False)
             else:
@@ -343,14 +356,35 @@ class CentralSystem:
                 charger.charger_id, key, value, status, self.now()
             )
 
+    async def _refresh_after_reconnect(self, charger: ChargerState) -> None:
+        """Ask for current connector statuses and the meter values of running sessions."""
+        try:
+            await self.command(
+                charger.charger_id, call.TriggerMessage(requested_message="StatusNotification")
+            )
+            for connector in list(charger.connectors.values()):
+                if connector.transaction is not None:
+                    await self.command(
+                        charger.charger_id,
+                        call.TriggerMessage(
+                            requested_message="MeterValues", connector_id=connector.connector_id
+                        ),
+                    )
+        except CommandError as err:
+            _LOGGER.info("%s: refreshing after a reconnect: %s", charger.charger_id, err)
+        await self.sync_local_list(charger)
+
     def heartbeat(self, charger: ChargerState) -> None:
         """Note a Heartbeat."""
         charger.last_heartbeat = self.now()
         charger.notify()
 
-    def authorize(self, charger: ChargerState, id_tag: str) -> dict[str, str]:
-        """Decide whether a tag may charge (every tag, until authorization lands)."""
-        return dict(ACCEPTED)
+    def authorize(self, charger: ChargerState, id_tag: str) -> dict[str, Any]:
+        """The idTagInfo for a tag on this charger, from the owner's tag list."""
+        info = self.settings.tags.id_tag_info(id_tag, charger.charger_id, self.now())
+        if info["status"] != TagStatus.ACCEPTED:
+            _LOGGER.info("%s: ID tag %s refused: %s", charger.charger_id, id_tag, info["status"])
+        return info
 
     async def status_notification(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Record a connector's (or, for connector 0, the charger's) status."""
@@ -365,10 +399,117 @@ class CentralSystem:
             charger.charger_id, connector_id, connector.status, connector.error_code, at
         )
         charger.notify()
+        if connector.status == "Preparing":
+            self._start_free_charging(charger, connector)
+        else:
+            self._free_starts.discard((charger.charger_id, connector_id))
+
+    def _start_free_charging(self, charger: ChargerState, connector: ConnectorState) -> None:
+        """On a free-charging charger a plugged-in car starts charging with Home Assistant's tag."""
+        key = (charger.charger_id, connector.connector_id)
+        if (
+            connector.connector_id == 0
+            or connector.transaction is not None
+            or charger.charger_id not in self.settings.tags.free_charging
+            or self.settings.remote_id_tag is None
+            or key in self._free_starts
+        ):
+            return
+        self._free_starts.add(key)
+
+        async def start() -> None:
+            try:
+                await self.command(
+                    charger.charger_id,
+                    call.RemoteStartTransaction(
+                        id_tag=self.settings.remote_id_tag, connector_id=connector.connector_id
+                    ),
+                )
+            except CommandError as err:
+                self._free_starts.discard(key)
+                _LOGGER.warning("%s: free charging could not start: %s", charger.charger_id, err)
+
+        self.background(start())
+
+    async def sync_local_list(self, charger: ChargerState) -> None:
+        """Bring the charger's local authorization list in line with the owner's tags."""
+        lock = self._list_locks.setdefault(charger.charger_id, asyncio.Lock())
+        async with lock:
+            try:
+                charger.local_list_status = await self._sync_local_list(charger)
+            except CommandError as err:
+                charger.local_list_status = err.key
+                _LOGGER.info("%s: local list not updated: %s", charger.charger_id, err)
+            charger.notify()
+
+    async def _sync_local_list(self, charger: ChargerState) -> str:
+        charger_id = charger.charger_id
+        reported = await self.command(charger_id, call.GetLocalListVersion())
+        charger.local_list_version = int(reported.list_version)
+        if charger.local_list_version == NOT_SUPPORTED_VERSION:
+            return "NotSupported"
+        stored = await self.ledger.load_local_list(charger_id)
+        sent = None if stored is None else SentList(*stored)
+        wanted = self.settings.tags.local_list(charger_id, self.now())
+        if not plan_updates(sent, charger.local_list_version, wanted):
+            return "Accepted"  # the charger holds the list already
+        most, per_message = await self._list_limits(charger_id)
+        if most is not None and len(wanted) > most:
+            _LOGGER.warning(
+                "%s holds at most %d tags in its local list; %d left out",
+                charger_id,
+                most,
+                len(wanted) - most,
+            )
+            wanted = dict(sorted(wanted.items())[:most])
+        status = "Accepted"
+        updates = plan_updates(sent, charger.local_list_version, wanted, per_message)
+        while updates:
+            update = updates.pop(0)
+            answer = await self.command(
+                charger_id,
+                call.SendLocalList(
+                    list_version=update.version,
+                    update_type=update.update_type,
+                    local_authorization_list=update.entries,
+                ),
+                require_agreement=False,
+            )
+            status = str(answer.status)
+            if status == "VersionMismatch" and sent is not None:
+                # The charger lost track of our versions: start again with a full list.
+                sent = None
+                updates = plan_updates(None, charger.local_list_version, wanted, per_message)
+                continue
+            if status != "Accepted":
+                _LOGGER.warning("%s: SendLocalList answered %s", charger_id, status)
+                break
+            held = apply_update(sent.entries if sent else {}, update)
+            await self.ledger.save_local_list(charger_id, update.version, held, self.now())
+            sent = SentList(update.version, held)
+            charger.local_list_version = update.version
+        return status
+
+    async def _list_limits(self, charger_id: str) -> tuple[int | None, int | None]:
+        """LocalAuthListMaxLength and SendLocalListMaxLength, where the charger says them."""
+        try:
+            answer = await self.command(
+                charger_id, call.GetConfiguration(key=list(LIST_LIMIT_KEYS))
+            )
+        except CommandError:
+            return None, None
+        values = {item["key"]: item.get("value") for item in answer.configuration_key or ()}
+        limits: list[int | None] = []
+        for key in LIST_LIMIT_KEYS:
+            try:
+                limits.append(int(values[key]))
+            except KeyError, TypeError, ValueError:
+                limits.append(None)
+        return limits[0], limits[1]
 
     async def start_transaction(
         self, charger: ChargerState, payload: dict[str, Any]
-    ) -> tuple[int, dict[str, str]]:
+    ) -> tuple[int, dict[str, Any]]:
         """Open a transaction in the ledger; returns its id and the tag's status."""
         connector_id = _connector_id(payload)
         started_at = _timestamp(payload["timestamp"])
@@ -386,8 +527,10 @@ class CentralSystem:
         await self._take_register(
             charger, connector_id, Decimal(payload["meter_start"]), started_at
         )
+        self._free_starts.discard((charger.charger_id, connector_id))
         charger.notify()
-        return transaction.transaction_id, dict(ACCEPTED)
+        # Recorded whatever the answer: the charger ends a refused session itself.
+        return transaction.transaction_id, self.authorize(charger, payload["id_tag"])
 
     async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Store MeterValues and update the connector's live figures."""
@@ -399,13 +542,14 @@ class CentralSystem:
 
     async def stop_transaction(
         self, charger: ChargerState, payload: dict[str, Any]
-    ) -> dict[str, str] | None:
+    ) -> dict[str, Any] | None:
         """Close a transaction; its transactionData readings are stored with it."""
         transaction_id = payload["transaction_id"]
         stopped_at = _timestamp(payload["timestamp"])
         assert stopped_at is not None
         # The tag that stopped the session gets a status; a stop without a tag gets none.
-        id_tag_info = dict(ACCEPTED) if payload.get("id_tag") else None
+        id_tag = payload.get("id_tag")
+        id_tag_info = self.authorize(charger, id_tag) if id_tag else None
         # Read before anything is written: an unreadable timestamp refuses the whole message.
         moments = _by_moment(payload.get("transaction_data") or [])
         transaction = await self.ledger.stop_transaction(
@@ -414,7 +558,7 @@ class CentralSystem:
             payload["meter_stop"],
             stopped_at,
             payload.get("reason"),
-            payload.get("id_tag"),
+            id_tag,
         )
         if transaction is None:
             # Started while we were not listening, or by another charger: the raw frame is

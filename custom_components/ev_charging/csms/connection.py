@@ -228,9 +228,11 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     @after(Action.boot_notification)
     async def after_boot_notification(self, **payload: Any) -> None:
-        """An accepted charger gets the meter-value configuration metering needs."""
+        """An accepted charger gets the meter-value configuration metering needs and the
+        owner's tag list."""
         if self.charger.approved and self.charger.booted:
             await self.central.configure_after_boot(self.charger)
+            await self.central.sync_local_list(self.charger)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self) -> Any:

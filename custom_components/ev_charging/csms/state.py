@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..ledger import TransactionRecord
+from .authorization import TagList
 
 _LOGGER = logging.getLogger(__name__)
 _THOUSAND = Decimal(1000)
@@ -35,6 +36,10 @@ class CentralSettings:
     quirks: dict[str, ChargerQuirks] = field(default_factory=dict)
     password_hashes: dict[str, str] = field(default_factory=dict)
     """charger id -> salted hash of its password; a charger listed here must log in."""
+    tags: TagList = field(default_factory=TagList)
+    """Who may charge where."""
+    remote_id_tag: str | None = None
+    """Home Assistant's own tag, used to start sessions remotely (free charging too)."""
 
     def quirks_for(self, charger_id: str) -> ChargerQuirks:
         """The quirks of one charger, defaults if none were set."""
@@ -123,6 +128,10 @@ class ChargerState:
     diagnostics_status: str | None = None
     configuration_results: dict[str, str] = field(default_factory=dict)
     """How the charger answered the configuration set at boot: key -> status."""
+    local_list_version: int | None = None
+    """The version of the local authorization list the charger holds, as last checked."""
+    local_list_status: str | None = None
+    """How the last local list update went: Accepted, Failed, NotSupported, or why it failed."""
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
     unreadable_frames: int = 0
     call_errors: dict[str, int] = field(default_factory=dict)
