@@ -1,6 +1,7 @@
 """ID tags as config subentries: the form, its checks, and the service actions on them."""
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import probatio as vol
@@ -45,16 +46,13 @@ def tag_error(value: str) -> str | None:
     return None
 
 
-def parse_expiry(value: Any) -> str | None:
-    """The expiry as an ISO string in UTC; a time without zone is Home Assistant's local time.
-
-    Raises ValueError if unreadable.
-    """
-    if value in (None, ""):
-        return None
-    moment = value if not isinstance(value, str) else dt_util.parse_datetime(value)
-    if moment is None:
-        raise ValueError(value)
+def parse_expiry(value: str | datetime) -> str:
+    """An expiry (already validated by its selector or schema) as ISO in UTC; a time
+    without zone is Home Assistant's local time."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = dt_util.parse_datetime(value, raise_on_error=True)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt_util.get_default_time_zone())
     return dt_util.as_utc(moment).isoformat()
@@ -120,11 +118,8 @@ def clean_tag_data(
         if error := tag_error(parent):
             errors[CONF_PARENT_ID_TAG] = error
         data[CONF_PARENT_ID_TAG] = parent
-    try:
-        if expires := parse_expiry(user_input.get(CONF_EXPIRES)):
-            data[CONF_EXPIRES] = expires
-    except ValueError:
-        errors[CONF_EXPIRES] = "invalid_expiry"
+    if expires := user_input.get(CONF_EXPIRES):
+        data[CONF_EXPIRES] = parse_expiry(expires)
     return data, errors
 
 
