@@ -6,6 +6,8 @@ Run with the project's venv Python (it needs aiohttp, which Home Assistant bring
     demo_bootstrap.py wait URL PID [SECONDS]     wait until Home Assistant runs (no recovery mode)
     demo_bootstrap.py entry URL                  create the ev_charging config entry if missing
     demo_bootstrap.py wait-port HOST PORT [SEC]  wait until a TCP port accepts connections
+    demo_bootstrap.py tags URL                   the demo's ID tags (a resident, a lost card)
+    demo_bootstrap.py password URL CHARGER FILE  give CHARGER a password unless FILE has one
 
 Every command prints what it does on stderr and exits non-zero with a message when it fails.
 """
@@ -415,6 +417,56 @@ def _answer(step: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+# --- ID tags and a charger password ---------------------------------------------------------
+
+# The simulated chargers charge with the tag SIMTAG; a blocked card shows how refusals look.
+DEMO_TAGS: tuple[dict[str, Any], ...] = (
+    {"id_tag": "SIMTAG", "name": "Demo resident"},
+    {"id_tag": "LOST-CARD", "name": "Lost card", "blocked": True},
+)
+
+
+async def ensure_tags(url: str) -> None:
+    """Put the demo's tags in the list through the set_id_tag action (it adds or updates)."""
+    async with aiohttp.ClientSession() as session, Api(session, url) as api:
+        for tag in DEMO_TAGS:
+            await api.post(f"/api/services/{DOMAIN}/set_id_tag", f"set tag {tag['id_tag']}", tag)
+    say(f"ID tags: {', '.join(tag['id_tag'] for tag in DEMO_TAGS)}")
+
+
+def ensure_password(url: str, charger_id: str, file: Path) -> None:
+    """Give a charger a password, kept in FILE for the simulator; skipped when FILE has one."""
+    passwords: dict[str, str] = json.loads(file.read_text()) if file.exists() else {}
+    if charger_id in passwords:
+        say(f"{charger_id} logs in with the password in {file}")
+        return
+    password = asyncio.run(new_password(url, charger_id))
+    file.touch(mode=0o600)
+    file.write_text(json.dumps(passwords | {charger_id: password}))
+    say(f"{charger_id} got a password (security profile 1), kept for the simulator in {file}")
+
+
+async def new_password(url: str, charger_id: str) -> str:
+    """Go through the options flow's password step, which shows the password once."""
+    async with aiohttp.ClientSession() as session, Api(session, url) as api:
+        entries = await api.get(
+            "/api/config/config_entries/entry", "list config entries", domain=DOMAIN
+        )
+        if not entries:
+            raise DemoError(f"no {DOMAIN} config entry to give {charger_id} a password")
+        base = "/api/config/config_entries/options/flow"
+        step = await api.post(base, "open the options", {"handler": entries[0]["entry_id"]})
+        flow = f"{base}/{step['flow_id']}"
+        step = await api.post(flow, "choose the password step", {"next_step_id": "password"})
+        step = await api.post(
+            flow, "choose the charger", {"charger_id": charger_id, "remove_password": False}
+        )
+        if step.get("step_id") != "password_created":
+            raise DemoError(f"the password step did not show a password: {step}")
+        await api.post(flow, "save the password", {})
+        return str(step["description_placeholders"]["password"])
+
+
 # --- wait-port -------------------------------------------------------------------------------
 
 
@@ -439,6 +491,10 @@ def main(argv: list[str]) -> int:
                 asyncio.run(wait(url.rstrip("/"), int(pid), float(rest[0]) if rest else 180))
             case ["entry", url]:
                 asyncio.run(ensure_entry(url.rstrip("/")))
+            case ["tags", url]:
+                asyncio.run(ensure_tags(url.rstrip("/")))
+            case ["password", url, charger_id, file]:
+                ensure_password(url.rstrip("/"), charger_id, Path(file))
             case ["wait-port", host, port, *rest]:
                 wait_port(host, int(port), float(rest[0]) if rest else 30)
             case _:

@@ -6,8 +6,10 @@ python -m simulator --url ws://127.0.0.1:9000 --chargers 3
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
+from pathlib import Path
 
 from .charger import ChargerConfig, SimulatedCharger, many_chargers_session
 
@@ -28,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-power", type=int, default=11000, help="W per connector")
     parser.add_argument(
         "--stagger", type=float, default=0.05, help="seconds between charger starts"
+    )
+    parser.add_argument(
+        "--passwords",
+        type=Path,
+        help="JSON file {charger id: password}: those chargers log in with HTTP Basic auth",
     )
     parser.add_argument(
         "--log-level",
@@ -51,6 +58,9 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    passwords: dict[str, str] = {}
+    if args.passwords is not None and args.passwords.exists():
+        passwords = json.loads(args.passwords.read_text())
     async with many_chargers_session() as session:
         tasks = [
             asyncio.create_task(
@@ -61,6 +71,7 @@ async def run(args: argparse.Namespace) -> None:
                             connectors=args.connectors,
                             meter_interval=args.meter_interval,
                             max_power_w=args.max_power,
+                            password=passwords.get(f"{args.prefix}{i:03d}"),
                         ),
                         args.url,
                         session=session,

@@ -118,6 +118,25 @@ async def test_password_lets_in_only_the_right_charger(
     assert issues.async_get_issue(DOMAIN, ISSUE) is None
 
 
+async def test_password_before_the_first_connection(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger never seen can get its password first: nobody can pose as it in between."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_CHARGER_ID: "bad/\n id\x00"}
+    )
+    assert result["errors"] == {CONF_CHARGER_ID: "invalid_charger_id"}
+    password = await give_password(hass, init_integration, "NEW-1")
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await make_charger("NEW-1", boot=False)
+    charger = await make_charger("NEW-1", boot=False, password=password)
+    assert charger.connected
+
+
 async def test_repair_issue_names_chargers_without_password(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:

@@ -55,6 +55,7 @@ from .const import (
     SUBENTRY_ID_TAG,
 )
 from .csms.authorization import UnknownTagPolicy, tag_key
+from .csms.central import valid_charger_id
 from .csms.security import hash_password, new_password, server_tls_context
 from .id_tags import clean_tag_data, form_schema, title_of
 
@@ -346,20 +347,27 @@ class EvChargingOptionsFlow(OptionsFlow):
         """An abort saying why no charger can be chosen, or None."""
         if self.config_entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="not_loaded")
-        if not self._approved_chargers():
-            return self.async_abort(reason="no_chargers")
         return None
 
     def _charger_schema(self) -> vol.Schema:
+        # Any id may be typed: a charger can get its password (and settings) before it
+        # first connects, so nobody can pose as it in between.
         return vol.Schema(
             {
                 vol.Required(CONF_CHARGER_ID): SelectSelector(
                     SelectSelectorConfig(
-                        options=self._approved_chargers(), mode=SelectSelectorMode.DROPDOWN
+                        options=self._approved_chargers(),
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
                     )
                 )
             }
         )
+
+    def _charger_id_errors(self, user_input: dict[str, Any]) -> dict[str, str]:
+        if valid_charger_id(user_input[CONF_CHARGER_ID]):
+            return {}
+        return {CONF_CHARGER_ID: "invalid_charger_id"}
 
     async def async_step_charger(
         self, user_input: dict[str, Any] | None = None
@@ -367,10 +375,13 @@ class EvChargingOptionsFlow(OptionsFlow):
         """Pick the charger whose quirks to change."""
         if (cannot := self._cannot_choose_charger()) is not None:
             return cannot
-        if user_input is not None:
+        errors = {} if user_input is None else self._charger_id_errors(user_input)
+        if user_input is not None and not errors:
             self._charger_id = user_input[CONF_CHARGER_ID]
             return await self.async_step_quirks()
-        return self.async_show_form(step_id="charger", data_schema=self._charger_schema())
+        return self.async_show_form(
+            step_id="charger", data_schema=self._charger_schema(), errors=errors
+        )
 
     async def async_step_password(
         self, user_input: dict[str, Any] | None = None
@@ -378,7 +389,8 @@ class EvChargingOptionsFlow(OptionsFlow):
         """Give a charger a new password (OCPP security profile 1), or take its password away."""
         if (cannot := self._cannot_choose_charger()) is not None:
             return cannot
-        if user_input is not None:
+        errors = {} if user_input is None else self._charger_id_errors(user_input)
+        if user_input is not None and not errors:
             self._charger_id = user_input[CONF_CHARGER_ID]
             if user_input[CONF_REMOVE_PASSWORD]:
                 return self._save_password_hash(None)
@@ -389,6 +401,7 @@ class EvChargingOptionsFlow(OptionsFlow):
             data_schema=self._charger_schema().extend(
                 {vol.Required(CONF_REMOVE_PASSWORD, default=False): BooleanSelector()}
             ),
+            errors=errors,
         )
 
     async def async_step_password_created(

@@ -218,11 +218,7 @@ class CentralSystem:
 
     async def _websocket_handler(self, request: web.Request) -> web.StreamResponse:
         charger_id = unquote(request.path.rstrip("/").rsplit("/", 1)[-1])
-        if (
-            not charger_id
-            or len(charger_id) > MAX_CHARGER_ID_LENGTH
-            or not charger_id.isprintable()
-        ):
+        if not valid_charger_id(charger_id):
             _LOGGER.warning(
                 "Refused a connection to %s: no usable charger id in the path", request.path
             )
@@ -643,6 +639,11 @@ class CentralSystem:
             await self.ledger.save_register(
                 charger.charger_id, connector_id, raw_wh, connector.register_offset_wh, at
             )
+
+
+def valid_charger_id(charger_id: str) -> bool:
+    """Whether a charger could connect with this id (the last segment of its URL)."""
+    return 0 < len(charger_id) <= MAX_CHARGER_ID_LENGTH and charger_id.isprintable()
 
 
 def _connector_id(payload: dict[str, Any]) -> int:
