@@ -15,7 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.ev_charging import backup
-from custom_components.ev_charging.const import DOMAIN
+from custom_components.ev_charging.const import CONF_REMOTE_ID_TAG, DOMAIN
 from custom_components.ev_charging.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import ChargerFactory
@@ -160,13 +160,19 @@ async def test_diagnostics_redacts_secrets(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Diagnostics show each charger's state and counters, without serial numbers or tags."""
+    await hass.services.async_call(
+        DOMAIN, "set_id_tag", {"id_tag": "SECRET-TAG", "blocked": True}, blocking=True
+    )
     charger = await make_charger("CP-1", serial_number="SECRET-SN")
     await charger.start_transaction(1, "SECRET-TAG", meter_start=0, timestamp=T0)
     diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
     text = str(diagnostics)
     assert "SECRET-SN" not in text
     assert "SECRET-TAG" not in text
+    assert init_integration.options[CONF_REMOTE_ID_TAG] not in text
     assert diagnostics["chargers"]["CP-1"]["connected"] is True
+    assert diagnostics["chargers"]["CP-1"]["local_list_version"] == 1
+    assert diagnostics["id_tags"] == {"Blocked": 1}
     assert diagnostics["data"]["host"] == "**REDACTED**"
 
 

@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant
 
 from .runtime import EvChargingConfigEntry
 
-TO_REDACT = {"serial_number", "id_tag", "host"}
+TO_REDACT = {"serial_number", "id_tag", "host", "remote_id_tag", "password_hashes"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -16,6 +16,9 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Settings, chargers, connectors and error counters."""
     central = entry.runtime_data.central
+    tags = central.settings.tags
+    now = central.now()
+    statuses = [status for tag in tags.tags.values() if (status := tags.status(tag.id_tag, now))]
     chargers = {}
     for charger_id, charger in central.chargers.items():
         chargers[charger_id] = {
@@ -29,6 +32,9 @@ async def async_get_config_entry_diagnostics(
             "firmware_status": charger.firmware_status,
             "diagnostics_status": charger.diagnostics_status,
             "configuration_results": dict(charger.configuration_results),
+            "local_list_version": charger.local_list_version,
+            "local_list_status": charger.local_list_status,
+            "free_charging": charger_id in central.settings.tags.free_charging,
             "last_seen": charger.last_seen,
             "last_heartbeat": charger.last_heartbeat,
             "unreadable_frames": charger.unreadable_frames,
@@ -53,6 +59,9 @@ async def async_get_config_entry_diagnostics(
             "data": dict(entry.data),
             "options": dict(entry.options),
             "ledger": str(entry.runtime_data.ledger.path.name),
+            # Counts only: the tags themselves identify people.
+            "id_tags": {status: statuses.count(status) for status in sorted(set(statuses))},
+            "unknown_tags": tags.unknown_tags.value,
             "chargers": chargers,
         },
         TO_REDACT,
