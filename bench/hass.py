@@ -20,6 +20,7 @@ import aiohttp
 import jwt
 
 from . import proc
+from .load import ID_TAG
 
 REPO = Path(__file__).resolve().parent.parent
 DOMAIN = "ev_charging"
@@ -118,7 +119,17 @@ class HassConfig:
             "pref_disable_new_entities": False,
             "pref_disable_polling": False,
             "source": "user",
-            "subentries": [],
+            # The tag the load's chargers charge with, so their sessions are accepted and
+            # each charger holds a local list, as in a real garage.
+            "subentries": [
+                {
+                    "data": {"id_tag": ID_TAG, "blocked": False, "allowed_chargers": []},
+                    "subentry_id": uuid.uuid4().hex[:26].upper(),
+                    "subentry_type": "id_tag",
+                    "title": ID_TAG,
+                    "unique_id": ID_TAG.casefold(),
+                }
+            ],
             "title": "EV Charging",
             "unique_id": DOMAIN,
             "version": 1,

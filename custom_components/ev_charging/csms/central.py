@@ -143,7 +143,7 @@ class CentralSystem:
         self._report_security()
         if old.tags != settings.tags:
             for charger_id in list(self.connections):
-                if (charger := self.chargers.get(charger_id)) is not None and charger.booted:
+                if (charger := self.chargers.get(charger_id)) is not None and charger.approved:
                     self.background(self.sync_local_list(charger))
         for charger_id, connection in list(self.connections.items()):
             if (
