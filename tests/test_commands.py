@@ -1,5 +1,6 @@
 """Commands from Home Assistant to chargers, through the service actions."""
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -205,6 +206,21 @@ async def test_offline_charger_is_a_clear_error(
     await until(lambda: not central.connections, "the server saw the socket close")
     with pytest.raises(HomeAssistantError) as offline:
         await run(hass, init_integration, "reset")
+    assert offline.value.translation_key == "charger_offline"
+
+
+async def test_charger_gone_mid_command_fails_at_once(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger that disconnects while a command waits for its answer: offline, no timeout."""
+    charger = await make_charger("CP-1")
+    charger.answers["Reset"] = SILENT
+    command = hass.async_create_task(run(hass, init_integration, "reset"))
+    await until(lambda: ("Reset", {"type": "Soft"}) in charger.received_calls, "the Reset")
+    await charger.close()
+    with pytest.raises(HomeAssistantError) as offline:
+        async with asyncio.timeout(5):  # the command timeout is 30 s
+            await command
     assert offline.value.translation_key == "charger_offline"
 
 

@@ -67,11 +67,23 @@ async def send_command(
     action = type(payload).__name__
     if connection is None:
         raise ChargerOffline(charger_id, action)
+    calling = asyncio.ensure_future(connection.call(payload, suppress=False))
+    closing = asyncio.ensure_future(connection.closed.wait())
     try:
         async with asyncio.timeout(COMMAND_TIMEOUT if answer_within is None else answer_within):
-            answer = await connection.call(payload, suppress=False)
+            await asyncio.wait((calling, closing), return_when=asyncio.FIRST_COMPLETED)
     except TimeoutError as err:
         raise CommandTimedOut(charger_id, action) from err
+    finally:
+        # A charger that went away will not answer: no need to wait for the timeout.
+        for waiting in (calling, closing):
+            waiting.cancel()
+    if not calling.done() or calling.cancelled():
+        raise ChargerOffline(charger_id, action, "disconnected before answering")
+    try:
+        answer = calling.result()
+    except ConnectionError as err:  # the socket closed while the CALL was being written
+        raise ChargerOffline(charger_id, action, str(err)) from err
     except (NotSupportedError, OcppNotImplementedError) as err:
         raise CommandNotSupported(charger_id, action, str(err.description)) from err
     except OCPPError as err:

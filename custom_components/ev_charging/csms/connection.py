@@ -93,6 +93,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         self.charger = charger
         self.websocket = websocket
         self._handled = frozenset(self.route_map)
+        self.closed = asyncio.Event()
+        """Set when the socket is gone: commands waiting for an answer give up at once."""
 
     @classmethod
     def handled_actions(cls) -> list[str]:
@@ -101,17 +103,20 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Read frames until the socket closes."""
-        async for message in self.websocket:
-            if message.type == web.WSMsgType.TEXT:
-                try:
-                    await self.route_message(message.data)
-                except Exception:
-                    # Whatever went wrong with one frame, the connection goes on.
-                    _LOGGER.exception("%s: frame not handled: %.200s", self.id, message.data)
-            elif message.type == web.WSMsgType.BINARY:
-                self._unreadable(repr(message.data[:200]), "a binary frame, OCPP-J uses text")
-            elif message.type == web.WSMsgType.ERROR:
-                _LOGGER.warning("%s: websocket error %s", self.id, self.websocket.exception())
+        try:
+            async for message in self.websocket:
+                if message.type == web.WSMsgType.TEXT:
+                    try:
+                        await self.route_message(message.data)
+                    except Exception:
+                        # Whatever went wrong with one frame, the connection goes on.
+                        _LOGGER.exception("%s: frame not handled: %.200s", self.id, message.data)
+                elif message.type == web.WSMsgType.BINARY:
+                    self._unreadable(repr(message.data[:200]), "a binary frame, OCPP-J uses text")
+                elif message.type == web.WSMsgType.ERROR:
+                    _LOGGER.warning("%s: websocket error %s", self.id, self.websocket.exception())
+        finally:
+            self.closed.set()
 
     async def route_message(self, raw_msg: str) -> None:
         """Answer one frame as OCPP 1.6 requires; the connection survives anything."""
