@@ -209,6 +209,16 @@ async def test_offline_charger_is_a_clear_error(
     assert offline.value.translation_key == "charger_offline"
 
 
+async def test_clearing_a_profile_that_is_not_there_is_no_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """ClearChargingProfile answered Unknown (no such profile) leaves no profile: success."""
+    charger = await make_charger("CP-1")
+    charger.answers["ClearChargingProfile"] = {"status": "Unknown"}
+    await run(hass, init_integration, "clear_charging_profile")
+    assert ("ClearChargingProfile", {}) in charger.received_calls
+
+
 async def test_charger_gone_mid_command_fails_at_once(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:

@@ -15,8 +15,9 @@ _LOGGER = logging.getLogger(__name__)
 # How long a charger may take to answer a command.
 COMMAND_TIMEOUT = 30.0
 # The status values with which a charger says it will do what was asked (RebootRequired:
-# a configuration change it takes at its next restart).
-AGREED = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired"})
+# a configuration change it takes at its next restart; Unknown, only in ClearChargingProfile:
+# there was no such profile, so none is left, which is what was asked).
+AGREED = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired", "Unknown"})
 
 
 class CommandError(Exception):
