@@ -184,6 +184,12 @@ async def async_set_id_tag(call: ServiceCall) -> ServiceResponse:
     merged |= {key: value for key, value in call.data.items() if key != ATTR_CHARGERS}
     if ATTR_CHARGERS in call.data:
         merged[CONF_ALLOWED_CHARGERS] = _charger_ids(hass, call.data[ATTR_CHARGERS])
+    if (user_id := call.data.get(CONF_USER_ID)) and await hass.auth.async_get_user(user_id) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_user",
+            translation_placeholders={"value": user_id},
+        )
     others = [s for s in entry.get_subentries_of_type(SUBENTRY_ID_TAG) if s is not existing]
     data, errors = clean_tag_data(merged, others)
     if errors:
