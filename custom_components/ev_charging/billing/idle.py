@@ -1,0 +1,80 @@
+"""Idle time: a car that stays plugged in after it stopped drawing power blocks the charger.
+
+The car stops drawing when the connector reports SuspendedEV, when the power reads about
+zero, or when the transaction stops. The idle fee counts from that moment plus the tariff's
+grace period, until the car draws again or the connector is Available (unplugged) — which
+can be well after StopTransaction; only then is the session's bill final.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from .tariff import ZERO
+
+# Below this a car is not charging (chargers report some standby draw).
+IDLE_POWER_KW = Decimal("0.05")
+_STOPPED_DRAWING = frozenset({"SuspendedEV", "Finishing"})
+# The charger, not the car, holds back power (a current limit of 0, load balancing, a
+# schedule): not the driver's fault, so not idle time.
+_HELD_BY_CHARGER = "SuspendedEVSE"
+
+
+@dataclass(slots=True)
+class IdleClock:
+    """Counts a session's idle time from status changes, power readings and the stop."""
+
+    grace: timedelta
+    stopped_drawing_at: datetime | None = None
+    idle_seconds: Decimal = ZERO
+    """Idle time of stretches already ended."""
+    unplugged_at: datetime | None = None
+    held_by_charger: bool = False
+
+    def status(self, status: str, at: datetime) -> None:
+        """A StatusNotification of the session's connector."""
+        if self.unplugged_at is not None:
+            return
+        self.held_by_charger = status == _HELD_BY_CHARGER
+        if status == "Charging" or self.held_by_charger:
+            self._drawing(at)
+        elif status in _STOPPED_DRAWING:
+            self._not_drawing(at)
+        elif status == "Available":
+            # Unplugged: the idle time, and so the bill, is final now.
+            self._drawing(at)
+            self.unplugged_at = at
+
+    def power(self, kilowatts: Decimal, at: datetime) -> None:
+        """A power reading of the session's connector."""
+        if self.unplugged_at is not None or self.held_by_charger:
+            return
+        if kilowatts > IDLE_POWER_KW:
+            self._drawing(at)
+        else:
+            self._not_drawing(at)
+
+    def stopped(self, at: datetime) -> None:
+        """StopTransaction: nothing is drawn from now on."""
+        self.held_by_charger = False
+        if self.unplugged_at is None:
+            self._not_drawing(at)
+
+    def seconds(self, now: datetime) -> Decimal:
+        """Idle seconds so far (up to now while still idle)."""
+        running = ZERO
+        if self.stopped_drawing_at is not None and self.unplugged_at is None:
+            running = self._stretch(self.stopped_drawing_at, now)
+        return self.idle_seconds + running
+
+    def _not_drawing(self, at: datetime) -> None:
+        if self.stopped_drawing_at is None:
+            self.stopped_drawing_at = at
+
+    def _drawing(self, at: datetime) -> None:
+        if self.stopped_drawing_at is not None:
+            self.idle_seconds += self._stretch(self.stopped_drawing_at, at)
+            self.stopped_drawing_at = None
+
+    def _stretch(self, since: datetime, until: datetime) -> Decimal:
+        return max(ZERO, Decimal((until - since - self.grace).total_seconds()))

@@ -1,0 +1,182 @@
+"""The pricing engine: a session's meter readings and idle time, priced by its tariff.
+
+Energy is priced interval by interval between the meter readings' own timestamps. An
+interval crossing a time-of-use edge or a dynamic price change is split there, its energy
+shared in proportion to time (the best a reading every minute or so can tell). So the price
+depends only on the readings, never on when they arrived: a restart changes nothing.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from itertools import pairwise
+
+from .money import round_money, split_gross
+from .tariff import ZERO, Tariff, price_at
+
+_THOUSAND = Decimal(1000)
+_SIXTY = Decimal(60)
+
+# Why a session needs a second look; kept with the session in the ledger.
+REGISTER_ROLLBACK = "register_rollback"
+"""A reading below the one before: the drop is not priced, the counting goes on from it."""
+METER_STOP_BELOW_START = "meter_stop_below_start"
+NO_DYNAMIC_PRICE = "no_dynamic_price"
+"""A dynamic tariff had no price known yet for part of the session: priced at the first one."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterPoint:
+    """The energy register at a moment (meterStart, a reading, meterStop)."""
+
+    at: datetime
+    energy_wh: Decimal
+
+
+@dataclass(slots=True)
+class PricedPiece:
+    """Energy drawn at one kWh price between two moments."""
+
+    start: datetime
+    end: datetime
+    energy_wh: Decimal
+    price_per_kwh: Decimal
+
+    @property
+    def cost(self) -> Decimal:
+        """Exact; rounding happens once, on the session's gross total."""
+        return self.energy_wh / _THOUSAND * self.price_per_kwh
+
+    def as_json(self) -> dict[str, str]:
+        """For the ledger: the price used for each interval is recorded with the session."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "energy_wh": str(self.energy_wh),
+            "price_per_kwh": str(self.price_per_kwh),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """A session's cost; gross, net and tax are rounded, the parts are exact."""
+
+    currency: str
+    energy_wh: Decimal
+    energy_cost: Decimal
+    session_fee: Decimal
+    idle_seconds: Decimal
+    idle_fee: Decimal
+    gross: Decimal
+    net: Decimal
+    tax: Decimal
+    pieces: tuple[PricedPiece, ...]
+    flags: frozenset[str]
+
+
+@dataclass
+class SessionPricer:
+    """Prices one session as its readings come, from the tariff it started with.
+
+    history is the dynamic price sensor's (moment, value) pairs in time order; the pricer
+    reads it when it prices an interval, so it may grow while the session runs.
+    """
+
+    tariff: Tariff
+    start: MeterPoint
+    history: Sequence[tuple[datetime, Decimal]] = ()
+    pieces: list[PricedPiece] = field(default_factory=list)
+    flags: set[str] = field(default_factory=set)
+    _points: list[MeterPoint] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._points = [self.start]
+
+    @property
+    def last(self) -> MeterPoint:
+        """The latest reading priced so far."""
+        return self._points[-1]
+
+    def add(self, points: Iterable[MeterPoint]) -> None:
+        """Take readings of this session; an older one than the last makes a full re-pricing."""
+        for point in points:
+            if point.at >= self.last.at:
+                self._points.append(point)
+                self._price(self._points[-2], point)
+            else:
+                self._points.append(point)
+                self._points.sort(key=lambda p: p.at)
+                self.pieces.clear()
+                self.flags.clear()
+                for before, after in pairwise(self._points):
+                    self._price(before, after)
+
+    def bill(self, idle_seconds: Decimal = ZERO, meter_stop: MeterPoint | None = None) -> Bill:
+        """The bill so far (or final, given meterStop and the idle time up to unplugging)."""
+        flags = set(self.flags)
+        energy_wh = sum((piece.energy_wh for piece in self.pieces), ZERO)
+        if meter_stop is not None and meter_stop.energy_wh < self.start.energy_wh:
+            flags.add(METER_STOP_BELOW_START)
+        tariff = self.tariff
+        energy_cost = sum((piece.cost for piece in self.pieces), ZERO)
+        idle_fee = idle_seconds / _SIXTY * tariff.idle_fee_per_minute
+        total = energy_cost + tariff.session_fee + idle_fee
+        if tariff.prices_include_vat:
+            gross = round_money(total, tariff.currency)
+        else:
+            gross = round_money(total * (100 + tariff.vat_percent) / 100, tariff.currency)
+        net, tax = split_gross(gross, tariff.vat_percent, tariff.currency)
+        return Bill(
+            currency=tariff.currency,
+            energy_wh=energy_wh,
+            energy_cost=energy_cost,
+            session_fee=tariff.session_fee,
+            idle_seconds=idle_seconds,
+            idle_fee=idle_fee,
+            gross=gross,
+            net=net,
+            tax=tax,
+            pieces=tuple(self.pieces),
+            flags=frozenset(flags),
+        )
+
+    def _price(self, before: MeterPoint, after: MeterPoint) -> None:
+        energy = after.energy_wh - before.energy_wh
+        if energy < 0:
+            self.flags.add(REGISTER_ROLLBACK)
+            return
+        if energy == 0:
+            return
+        edges = sorted(set(self._edges(before.at, after.at)))
+        moments = [before.at, *edges, after.at]
+        span = (after.at - before.at).total_seconds()
+        for start, end in pairwise(moments):
+            share = (
+                energy
+                if span <= 0
+                else energy * Decimal((end - start).total_seconds()) / Decimal(span)
+            )
+            self._add_piece(start, end, share, self._kwh_price(start))
+
+    def _edges(self, start: datetime, end: datetime) -> Iterable[datetime]:
+        yield from self.tariff.band_edges(start, end)
+        if self.tariff.dynamic is not None:
+            yield from (when for when, _ in self.history if start < when < end)
+
+    def _kwh_price(self, moment: datetime) -> Decimal:
+        source = None
+        if self.tariff.dynamic is not None:
+            source = price_at(self.history, moment)
+            if source is None:
+                self.flags.add(NO_DYNAMIC_PRICE)
+                source = self.history[0][1] if self.history else ZERO
+        return self.tariff.kwh_price(moment, source)
+
+    def _add_piece(self, start: datetime, end: datetime, energy: Decimal, price: Decimal) -> None:
+        # Consecutive intervals at one price are one piece: the record stays short.
+        if self.pieces and self.pieces[-1].price_per_kwh == price and self.pieces[-1].end == start:
+            self.pieces[-1].end = end
+            self.pieces[-1].energy_wh += energy
+        else:
+            self.pieces.append(PricedPiece(start, end, energy, price))

@@ -1,0 +1,194 @@
+"""The pricing engine, money and idle time, as plain Python."""
+
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+
+from custom_components.ev_charging.billing.idle import IdleClock
+from custom_components.ev_charging.billing.money import minor_unit, round_money, split_gross
+from custom_components.ev_charging.billing.pricing import (
+    METER_STOP_BELOW_START,
+    NO_DYNAMIC_PRICE,
+    REGISTER_ROLLBACK,
+    MeterPoint,
+    SessionPricer,
+)
+from custom_components.ev_charging.billing.tariff import (
+    DynamicPrice,
+    Tariff,
+    TimeBand,
+    choose_tariff,
+)
+
+T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # a Monday, 22:30 in Amsterdam
+EVERY_DAY = frozenset(range(7))
+
+
+def tariff(**fields: object) -> Tariff:
+    defaults: dict[str, object] = {
+        "tariff_id": "home",
+        "version": 1,
+        "name": "Home",
+        "currency": "EUR",
+        "price_per_kwh": Decimal("0.30"),
+        "vat_percent": Decimal(21),
+        "time_zone": "Europe/Amsterdam",
+    }
+    return Tariff(**(defaults | fields))  # type: ignore[arg-type]
+
+
+def point(minutes: float, wh: int | str) -> MeterPoint:
+    return MeterPoint(T0 + timedelta(minutes=minutes), Decimal(wh))
+
+
+def priced(t: Tariff, *points: MeterPoint, history=()) -> SessionPricer:  # type: ignore[no-untyped-def]
+    pricer = SessionPricer(t, points[0], history)
+    pricer.add(points[1:])
+    return pricer
+
+
+def test_flat_price_including_vat() -> None:
+    """10 kWh at 0.30 incl. 21 % VAT: 3.00 gross, of which 0.52 tax."""
+    bill = priced(tariff(), point(0, 1_000), point(30, 6_000), point(60, 11_000)).bill()
+    assert (bill.energy_wh, bill.gross, bill.net, bill.tax) == (
+        Decimal(10_000),
+        Decimal("3.00"),
+        Decimal("2.48"),
+        Decimal("0.52"),
+    )
+
+
+def test_session_fee_and_prices_excluding_vat() -> None:
+    """Excluding VAT the gross is net plus VAT, rounded once, half-up: 3.025 -> 3.03."""
+    t = tariff(price_per_kwh=Decimal("0.20"), session_fee=Decimal("0.50"), prices_include_vat=False)
+    bill = priced(t, point(0, 0), point(60, 10_000)).bill()
+    assert bill.session_fee == Decimal("0.50")
+    assert bill.gross == Decimal("3.03")
+    assert bill.net + bill.tax == bill.gross
+    assert bill.net == Decimal("2.50")
+
+
+def test_time_of_use_boundary_splits_the_interval() -> None:
+    """22:30-23:30 local with a day band ending at 23:00: half at the day price, half at night."""
+    day = TimeBand(EVERY_DAY, time(7), time(23), Decimal("0.40"))
+    t = tariff(price_per_kwh=Decimal("0.20"), bands=(day,))
+    bill = priced(t, point(0, 0), point(60, 2_000)).bill()
+    assert [(p.energy_wh, p.price_per_kwh) for p in bill.pieces] == [
+        (Decimal(1_000), Decimal("0.40")),
+        (Decimal(1_000), Decimal("0.20")),
+    ]
+    assert bill.energy_cost == Decimal("0.60")
+
+
+def test_overnight_band_belongs_to_the_day_it_starts() -> None:
+    """A Friday 22:00-06:00 band covers Saturday 03:00 but not Sunday 03:00."""
+    night = TimeBand(frozenset({4}), time(22), time(6), Decimal("0.10"))
+    friday = datetime(2026, 11, 27, 23, 0)
+    assert night.covers(friday)
+    assert night.covers(friday + timedelta(hours=4))
+    assert not night.covers(friday + timedelta(days=1, hours=4))
+
+
+def test_dynamic_price_changes_mid_session() -> None:
+    """A sensor price times factor plus markup, piece by piece; each price is recorded."""
+    t = tariff(dynamic=DynamicPrice("sensor.price", Decimal("1.1"), Decimal("0.05")))
+    history = [
+        (T0 - timedelta(hours=1), Decimal("0.10")),
+        (T0 + timedelta(minutes=30), Decimal("0.30")),
+    ]
+    bill = priced(t, point(0, 0), point(60, 2_000), history=history).bill()
+    assert [p.price_per_kwh for p in bill.pieces] == [Decimal("0.160"), Decimal("0.380")]
+    assert bill.energy_cost == Decimal("0.540")
+    assert not bill.flags
+    # Before the first known price, the first one is used and the session flagged.
+    late = [(T0 + timedelta(minutes=30), Decimal("0.30"))]
+    assert NO_DYNAMIC_PRICE in priced(t, point(0, 0), point(60, 2_000), history=late).bill().flags
+
+
+def test_rebuilt_after_a_restart_prices_the_same() -> None:
+    """Readings priced as they come, or all at once after a restart: the same bill."""
+    day = TimeBand(EVERY_DAY, time(7), time(23), Decimal("0.40"))
+    t = tariff(bands=(day,), session_fee=Decimal("0.35"))
+    points = [point(minute, 1_000 + minute * 183) for minute in range(0, 121, 1)]
+    live = SessionPricer(t, points[0])
+    for p in points[1:]:
+        live.add([p])
+    assert priced(t, *points).bill() == live.bill()
+    # A late reading older than the last is put in its place.
+    shuffled = SessionPricer(t, points[0])
+    shuffled.add(points[2:])
+    shuffled.add([points[1]])
+    assert shuffled.bill().gross == live.bill().gross
+
+
+def test_register_rollback_and_meter_stop_below_start_are_flagged_never_negative() -> None:
+    """A register that drops is not priced; counting goes on from the new value."""
+    pricer = priced(tariff(), point(0, 1_000), point(10, 2_000), point(20, 200), point(30, 700))
+    bill = pricer.bill(meter_stop=point(30, 700))
+    assert bill.energy_wh == Decimal(1_500)
+    assert bill.flags == {REGISTER_ROLLBACK, METER_STOP_BELOW_START}
+    assert bill.gross == Decimal("0.45")
+
+
+def test_idle_fee_runs_past_the_stop_until_unplugged() -> None:
+    """SuspendedEV, stop, unplug 40 minutes later: 10 minutes grace, 30 minutes at 0.10."""
+    clock = IdleClock(grace=timedelta(minutes=10))
+    clock.status("Charging", T0)
+    clock.status("SuspendedEV", T0 + timedelta(minutes=60))
+    clock.stopped(T0 + timedelta(minutes=65))
+    assert clock.seconds(T0 + timedelta(minutes=80)) == Decimal(600)
+    clock.status("Available", T0 + timedelta(minutes=100))
+    assert clock.seconds(T0 + timedelta(hours=5)) == Decimal(1_800)
+    t = tariff(idle_fee_per_minute=Decimal("0.10"))
+    bill = priced(t, point(0, 0), point(60, 10_000)).bill(clock.seconds(T0))
+    assert (bill.idle_fee, bill.gross) == (Decimal(3), Decimal("6.00"))
+
+
+def test_idle_from_power_and_not_while_the_charger_holds_back() -> None:
+    """Zero power starts idle time (a dip within the grace costs nothing); SuspendedEVSE not."""
+    clock = IdleClock(grace=timedelta(minutes=5))
+    clock.power(Decimal(0), T0)
+    clock.power(Decimal(7), T0 + timedelta(minutes=3))  # a dip, within the grace
+    clock.power(Decimal("0.01"), T0 + timedelta(minutes=10))
+    clock.power(Decimal(7), T0 + timedelta(minutes=30))  # 20 minutes: 15 counted
+    clock.status("SuspendedEVSE", T0 + timedelta(minutes=40))
+    clock.power(Decimal(0), T0 + timedelta(minutes=41))
+    clock.status("Charging", T0 + timedelta(minutes=90))
+    assert clock.seconds(T0 + timedelta(minutes=91)) == Decimal(900)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("0.005", "EUR", "0.01"),
+        ("0.0049", "EUR", "0.00"),
+        ("12.5", "JPY", "13"),
+        ("1.0005", "KWD", "1.001"),
+    ],
+)
+def test_rounding_is_half_up_to_the_minor_unit(amount: str, currency: str, expected: str) -> None:
+    """One rule: half-up to the currency's minor unit."""
+    assert round_money(Decimal(amount), currency) == Decimal(expected)
+
+
+def test_net_and_tax_add_up_to_gross() -> None:
+    """Net is derived from the rounded gross, tax is the rest: no cent lost."""
+    for cents in range(1, 2_000):
+        gross = Decimal(cents) / 100
+        net, tax = split_gross(gross, Decimal(21), "EUR")
+        assert net + tax == gross
+        assert net == round_money(net, "EUR")
+    assert minor_unit("JPY") == Decimal(1)
+
+
+def test_tariff_round_trip_and_choice() -> None:
+    """A tariff stored with a session comes back equal; the account's wins, then charger's."""
+    night = TimeBand(frozenset({4}), time(22), time(6), Decimal("0.10"))
+    t = tariff(bands=(night,), dynamic=None, idle_grace=timedelta(minutes=10))
+    assert Tariff.from_json(t.as_json()) == t
+    tariffs = {"a": tariff(tariff_id="a"), "c": tariff(tariff_id="c"), "d": tariff(tariff_id="d")}
+    chosen = choose_tariff(tariffs, account_tariff="a", charger_tariff="c", default_tariff="d")
+    assert chosen is tariffs["a"]
+    chosen = choose_tariff(tariffs, account_tariff=None, charger_tariff="gone", default_tariff="d")
+    assert chosen is tariffs["d"]
