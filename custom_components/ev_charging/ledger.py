@@ -117,6 +117,42 @@ MIGRATIONS: tuple[str, ...] = (
         sent_at TEXT NOT NULL
     );
     """,
+    """
+    -- Each priced session: the tariff version it started with (as JSON), its cost so far
+    -- (exact Decimal text; gross, net and tax rounded), the idle clock, and why it may need
+    -- a second look. final = 1 once the car is unplugged after the stop.
+    CREATE TABLE session_bills (
+        transaction_id INTEGER PRIMARY KEY REFERENCES transactions(transaction_id),
+        account TEXT,
+        tariff_id TEXT NOT NULL,
+        tariff_version INTEGER NOT NULL,
+        tariff TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        energy_wh TEXT NOT NULL,
+        energy_cost TEXT NOT NULL,
+        session_fee TEXT NOT NULL,
+        idle_seconds TEXT NOT NULL,
+        idle_fee TEXT NOT NULL,
+        net TEXT NOT NULL,
+        tax TEXT NOT NULL,
+        gross TEXT NOT NULL,
+        pieces TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        idle_clock TEXT NOT NULL,
+        unplugged_at TEXT,
+        final INTEGER NOT NULL DEFAULT 0,
+        payment_reference TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX session_bills_open ON session_bills(final) WHERE final = 0;
+    -- What dynamic price sensors said, so sessions are priced the same after a restart.
+    CREATE TABLE dynamic_prices (
+        entity_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        price TEXT NOT NULL,
+        PRIMARY KEY (entity_id, at)
+    );
+    """,
 )
 
 
@@ -172,6 +208,29 @@ class MeterReading:
     energy_wh: Decimal | None
     power_w: Decimal | None
     sampled_values: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class BillRecord:
+    """A session's bill as stored: Decimal amounts, JSON parts as Python values."""
+
+    transaction_id: int
+    account: str | None
+    tariff: dict[str, Any]
+    energy_wh: Decimal
+    energy_cost: Decimal
+    session_fee: Decimal
+    idle_seconds: Decimal
+    idle_fee: Decimal
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+    pieces: list[dict[str, str]]
+    flags: frozenset[str]
+    idle_clock: dict[str, Any]
+    unplugged_at: datetime | None
+    final: bool
+    payment_reference: str | None = None
 
 
 @dataclass(slots=True)
@@ -377,6 +436,15 @@ class Ledger:
             lambda c: _transactions(
                 c, "WHERE charger_id = ? ORDER BY transaction_id", (charger_id,)
             )
+        )
+
+    def load_transactions_by_id(
+        self, transaction_ids: list[int]
+    ) -> asyncio.Future[list[TransactionRecord]]:
+        """The transactions with these ids."""
+        marks = ",".join("?" * len(transaction_ids))
+        return self.submit(
+            lambda c: _transactions(c, f"WHERE transaction_id IN ({marks})", tuple(transaction_ids))
         )
 
     def load_meter_readings(self, transaction_id: int) -> asyncio.Future[list[MeterReading]]:
@@ -628,6 +696,101 @@ class Ledger:
 
         return self.submit(operation)
 
+    def save_bill(self, bill: BillRecord, at: datetime) -> asyncio.Future[None]:
+        """Checkpoint a session's bill (the tariff stays what the session started with)."""
+        tariff = bill.tariff
+        return self.submit(
+            _execute(
+                "INSERT INTO session_bills (transaction_id, account, tariff_id, tariff_version,"
+                " tariff, currency, energy_wh, energy_cost, session_fee, idle_seconds, idle_fee,"
+                " net, tax, gross, pieces, flags, idle_clock, unplugged_at, final,"
+                " payment_reference, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (transaction_id) DO UPDATE SET"
+                " energy_wh = excluded.energy_wh, energy_cost = excluded.energy_cost,"
+                " idle_seconds = excluded.idle_seconds, idle_fee = excluded.idle_fee,"
+                " net = excluded.net, tax = excluded.tax, gross = excluded.gross,"
+                " pieces = excluded.pieces, flags = excluded.flags,"
+                " idle_clock = excluded.idle_clock, unplugged_at = excluded.unplugged_at,"
+                " final = excluded.final, updated_at = excluded.updated_at",
+                (
+                    bill.transaction_id,
+                    bill.account,
+                    tariff["tariff_id"],
+                    tariff["version"],
+                    json.dumps(tariff, sort_keys=True),
+                    tariff["currency"],
+                    str(bill.energy_wh),
+                    str(bill.energy_cost),
+                    str(bill.session_fee),
+                    str(bill.idle_seconds),
+                    str(bill.idle_fee),
+                    str(bill.net),
+                    str(bill.tax),
+                    str(bill.gross),
+                    json.dumps(bill.pieces),
+                    ",".join(sorted(bill.flags)),
+                    json.dumps(bill.idle_clock, sort_keys=True),
+                    _ts(bill.unplugged_at),
+                    int(bill.final),
+                    bill.payment_reference,
+                    _ts(at),
+                ),
+            )
+        )
+
+    def load_bills(
+        self, *, open_only: bool = False, transaction_id: int | None = None
+    ) -> asyncio.Future[list[BillRecord]]:
+        """Stored bills: all, those not final yet, or one session's."""
+        where = ""
+        parameters: tuple[int, ...] = ()
+        if open_only:
+            where = " WHERE final = 0"
+        elif transaction_id is not None:
+            where, parameters = " WHERE transaction_id = ?", (transaction_id,)
+        return self.submit(
+            lambda c: [
+                _bill(row)
+                for row in c.execute(
+                    "SELECT transaction_id, account, tariff, energy_wh, energy_cost, session_fee,"
+                    " idle_seconds, idle_fee, net, tax, gross, pieces, flags, idle_clock,"
+                    " unplugged_at, final, payment_reference FROM session_bills"
+                    + where
+                    + " ORDER BY transaction_id",
+                    parameters,
+                )
+            ]
+        )
+
+    def save_price(self, entity_id: str, at: datetime, price: Decimal) -> asyncio.Future[None]:
+        """Record a dynamic price sensor's value from a moment on."""
+        return self.submit(
+            _execute(
+                "INSERT OR REPLACE INTO dynamic_prices (entity_id, at, price) VALUES (?, ?, ?)",
+                (entity_id, _ts(at), str(price)),
+            )
+        )
+
+    def load_prices(
+        self, since: datetime
+    ) -> asyncio.Future[dict[str, list[tuple[datetime, Decimal]]]]:
+        """Each sensor's prices from the last one before since on, in time order."""
+
+        def operation(connection: sqlite3.Connection) -> dict[str, list[tuple[datetime, Decimal]]]:
+            prices: dict[str, list[tuple[datetime, Decimal]]] = {}
+            rows = connection.execute(
+                "SELECT p.entity_id, p.at, p.price FROM dynamic_prices p WHERE p.at >= COALESCE("
+                " (SELECT MAX(q.at) FROM dynamic_prices q WHERE q.entity_id = p.entity_id"
+                " AND q.at <= ?), ?) ORDER BY p.entity_id, p.at",
+                (_ts(since), _ts(since)),
+            )
+            for entity_id, at, price in rows:
+                prices.setdefault(entity_id, []).append((_dt(at), Decimal(price)))  # type: ignore[arg-type]
+            return prices
+
+        return self.submit(operation)
+
     def prune_frames(self, received_before: datetime) -> asyncio.Future[int]:
         """Forget raw frames that were answered "ok" before a moment; returns how many.
 
@@ -661,6 +824,31 @@ class Ledger:
                 )
             ]
         )
+
+
+def _bill(row: tuple[Any, ...]) -> BillRecord:
+    (transaction_id, account, tariff, energy_wh, energy_cost, session_fee, idle_seconds,
+     idle_fee, net, tax, gross, pieces, flags, idle_clock, unplugged_at, final,
+     payment_reference) = row  # fmt: skip
+    return BillRecord(
+        transaction_id=transaction_id,
+        account=account,
+        tariff=json.loads(tariff),
+        energy_wh=Decimal(energy_wh),
+        energy_cost=Decimal(energy_cost),
+        session_fee=Decimal(session_fee),
+        idle_seconds=Decimal(idle_seconds),
+        idle_fee=Decimal(idle_fee),
+        net=Decimal(net),
+        tax=Decimal(tax),
+        gross=Decimal(gross),
+        pieces=json.loads(pieces),
+        flags=frozenset(flag for flag in flags.split(",") if flag),
+        idle_clock=json.loads(idle_clock),
+        unplugged_at=_dt(unplugged_at),
+        final=bool(final),
+        payment_reference=payment_reference,
+    )
 
 
 def _execute(sql: str, parameters: Any = (), *, many: bool = False) -> Operation[None]:

@@ -14,6 +14,7 @@ from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
+from ..billing.cashier import Cashier
 from ..ledger import ChargerRecord, Ledger, MeterReading
 from .authorization import TagStatus
 from .commands import CommandError, send_command
@@ -73,6 +74,8 @@ class CentralSystem:
         self.connections: dict[str, ChargerConnection] = {}
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.cashier = Cashier(ledger, now)
+        self.cashier.configure(settings.billing)
         self._list_locks: dict[str, asyncio.Lock] = {}
         # Connectors where a free-charging start was asked for and has not begun yet.
         self._free_starts: set[tuple[str, int]] = set()
@@ -103,6 +106,7 @@ class CentralSystem:
                 else:
                     # So the last session's energy still shows after a restart.
                     state.last_transaction = transaction
+        await self.cashier.load()
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen for chargers; raises OSError if the port cannot be bound."""
@@ -140,6 +144,7 @@ class CentralSystem:
     def apply_settings(self, settings: CentralSettings) -> None:
         """Take new settings live; a charger whose ping interval changed reconnects alone."""
         old, self.settings = self.settings, settings
+        self.cashier.configure(settings.billing)
         self._report_security()
         if old.tags != settings.tags:
             for charger_id in list(self.connections):
@@ -394,6 +399,7 @@ class CentralSystem:
         await self.ledger.save_connector_status(
             charger.charger_id, connector_id, connector.status, connector.error_code, at
         )
+        await self.cashier.status(charger.charger_id, connector_id, connector.status, at)
         charger.notify()
         if connector.status == "Preparing":
             self._start_free_charging(charger, connector)
@@ -524,9 +530,13 @@ class CentralSystem:
             charger, connector_id, Decimal(payload["meter_start"]), started_at
         )
         self._free_starts.discard((charger.charger_id, connector_id))
+        # Recorded whatever the answer: the charger ends a refused session itself. Only an
+        # accepted session is priced.
+        id_tag_info = self.authorize(charger, payload["id_tag"])
+        if id_tag_info["status"] == TagStatus.ACCEPTED:
+            await self.cashier.session_started(charger.charger_id, transaction)
         charger.notify()
-        # Recorded whatever the answer: the charger ends a refused session itself.
-        return transaction.transaction_id, self.authorize(charger, payload["id_tag"])
+        return transaction.transaction_id, id_tag_info
 
     async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Store MeterValues and update the connector's live figures."""
@@ -576,6 +586,7 @@ class CentralSystem:
             connector.last_transaction = transaction
             connector.power_kw = Decimal(0)
         await self._take_register(charger, connector_id, Decimal(payload["meter_stop"]), stopped_at)
+        await self.cashier.session_stopped(transaction)
         charger.notify()
         return id_tag_info
 
@@ -597,7 +608,7 @@ class CentralSystem:
         moments: dict[datetime, list[dict[str, Any]]],
     ) -> None:
         snapshots = [normalise(moment, sampled) for moment, sampled in sorted(moments.items())]
-        write = self.ledger.add_meter_readings(
+        readings = [
             MeterReading(
                 charger.charger_id,
                 connector_id,
@@ -608,7 +619,8 @@ class CentralSystem:
                 [sample.as_dict() for sample in snapshot.samples] + snapshot.skipped,
             )
             for snapshot in snapshots
-        )
+        ]
+        write = self.ledger.add_meter_readings(readings)
         connector = self._connector(charger, connector_id)
         if snapshots and self._is_current(connector, snapshots[-1].timestamp):
             newest = snapshots[-1]
@@ -620,6 +632,8 @@ class CentralSystem:
             if (energy_wh := _times_thousand(newest.total(ENERGY_REGISTER))) is not None:
                 await self._take_register(charger, connector_id, energy_wh, newest.timestamp)
         await write
+        if transaction_id is not None:
+            await self.cashier.readings(transaction_id, readings)
 
     def _is_current(self, connector: ConnectorState, timestamp: datetime) -> bool:
         """Whether a reading is not older than the one the connector shows."""

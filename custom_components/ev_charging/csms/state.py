@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from ..billing.cashier import BillingSettings
 from ..ledger import TransactionRecord
 from .authorization import TagList
 
@@ -40,6 +41,7 @@ class CentralSettings:
     """Who may charge where."""
     remote_id_tag: str | None = None
     """Home Assistant's own tag, used to start sessions remotely (free charging too)."""
+    billing: BillingSettings = field(default_factory=BillingSettings)
 
     def quirks_for(self, charger_id: str) -> ChargerQuirks:
         """The quirks of one charger, defaults if none were set."""

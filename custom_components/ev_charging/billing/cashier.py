@@ -1,0 +1,284 @@
+"""The cashier: keeps every unfinished session's bill current and checkpointed in the ledger.
+
+A session gets a bill when it starts, priced by the tariff version that applies then (the
+account's, else the charger's, else the default). Each reading prices one more interval and
+the bill is checkpointed; the stop adds meterStop; the bill is final when the connector is
+Available again, since idle time runs until the car is unplugged. After a restart the
+unfinished bills are rebuilt from the ledger's readings, which prices them exactly as if
+nothing had happened.
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from ..ledger import BillRecord, Ledger, MeterReading, TransactionRecord
+from .idle import IdleClock
+from .pricing import Bill, MeterPoint, SessionPricer
+from .tariff import Tariff, choose_tariff
+
+_LOGGER = logging.getLogger(__name__)
+_THOUSAND = Decimal(1000)
+
+REPEATED_STOP = "repeated_stop"
+"""A StopTransaction came again for a session already stopped (replayed after a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    """Which tariffs exist and which applies where; replaced as a whole when edited."""
+
+    tariffs: Mapping[str, Tariff] = field(default_factory=dict)
+    default_tariff: str | None = None
+    charger_tariffs: Mapping[str, str] = field(default_factory=dict)
+    """charger id -> tariff id."""
+
+
+@dataclass(slots=True)
+class OpenBill:
+    """A session whose bill is not final yet."""
+
+    transaction: TransactionRecord
+    account: str | None
+    pricer: SessionPricer
+    idle: IdleClock
+    stop: MeterPoint | None = None
+    flags: set[str] = field(default_factory=set)
+
+    def bill(self, now: datetime) -> Bill:
+        """The bill so far, idle time counted up to now."""
+        bill = self.pricer.bill(self.idle.seconds(now), self.stop)
+        if self.flags:
+            bill = _with_flags(bill, self.flags)
+        return bill
+
+
+class Cashier:
+    """Prices sessions as their messages come; plain Python, driven by the central system."""
+
+    def __init__(self, ledger: Ledger, now: Callable[[], datetime]) -> None:
+        self.ledger = ledger
+        self.now = now
+        self.settings = BillingSettings()
+        self.open: dict[int, OpenBill] = {}
+        self._by_connector: dict[tuple[str, int], int] = {}
+        self.prices: dict[str, list[tuple[datetime, Decimal]]] = {}
+        """Dynamic price sensor -> (from when, price) in time order."""
+
+    async def load(self) -> None:
+        """Rebuild unfinished bills (and the price history they need) from the ledger."""
+        stored = await self.ledger.load_bills(open_only=True)
+        if not stored:
+            return
+        transactions = {
+            t.transaction_id: t
+            for t in await self.ledger.load_transactions_by_id([b.transaction_id for b in stored])
+        }
+        oldest = min(t.started_at for t in transactions.values())
+        self.prices = await self.ledger.load_prices(oldest)
+        for record in stored:
+            if (transaction := transactions.get(record.transaction_id)) is not None:
+                await self._rebuild(record, transaction)
+
+    async def _rebuild(self, record: BillRecord, transaction: TransactionRecord) -> None:
+        tariff = Tariff.from_json(record.tariff)
+        open_bill = self._open(transaction, record.account, tariff)
+        open_bill.idle = _idle_from_json(record.idle_clock, tariff.idle_grace)
+        readings = await self.ledger.load_meter_readings(transaction.transaction_id)
+        open_bill.pricer.add(_points(readings))
+        if transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
+            open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
+            open_bill.pricer.add([open_bill.stop])
+        open_bill.flags |= set(record.flags) & {REPEATED_STOP}
+
+    def configure(self, settings: BillingSettings) -> None:
+        """New tariffs apply to sessions that start from now on."""
+        self.settings = settings
+
+    def bill_on(self, charger_id: str, connector_id: int) -> Bill | None:
+        """The live bill of the session on a connector (running, or stopped but plugged in)."""
+        transaction_id = self._by_connector.get((charger_id, connector_id))
+        if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
+            return None
+        return open_bill.bill(self.now())
+
+    def kwh_price(self, charger_id: str, at: datetime) -> tuple[Decimal, str] | None:
+        """The kWh price a session starting now on this charger pays now, and the currency."""
+        tariff = self._tariff_for(charger_id, None)
+        if tariff is None:
+            return None
+        source = None
+        if tariff.dynamic is not None:
+            history = self.prices.get(tariff.dynamic.entity_id, [])
+            source = history[-1][1] if history else None
+        return tariff.kwh_price(at, source), tariff.currency
+
+    async def price_changed(self, entity_id: str, at: datetime, price: Decimal) -> None:
+        """A dynamic price sensor has a new value: it prices energy from this moment on."""
+        history = self.prices.setdefault(entity_id, [])
+        if history and history[-1][1] == price:
+            return
+        history.append((at, price))
+        history.sort(key=lambda item: item[0])
+        await self.ledger.save_price(entity_id, at, price)
+
+    async def session_started(
+        self, charger_id: str, transaction: TransactionRecord, account: str | None = None
+    ) -> None:
+        """Give a new session its bill, fixed to the tariff version that applies now."""
+        if transaction.transaction_id in self.open:
+            return  # a retried StartTransaction
+        tariff = self._tariff_for(charger_id, account)
+        if tariff is None:
+            return
+        open_bill = self._open(transaction, account, tariff)
+        await self._checkpoint(open_bill)
+
+    async def readings(self, transaction_id: int, readings: Iterable[MeterReading]) -> None:
+        """MeterValues of a session: price the new intervals, feed the idle clock."""
+        if (open_bill := self.open.get(transaction_id)) is None:
+            return
+        readings = list(readings)
+        open_bill.pricer.add(_points(readings))
+        for reading in readings:
+            if reading.power_w is not None:
+                open_bill.idle.power(reading.power_w / _THOUSAND, reading.timestamp)
+        await self._checkpoint(open_bill)
+
+    async def status(self, charger_id: str, connector_id: int, status: str, at: datetime) -> None:
+        """A connector's status: idle time starts and ends with it; Available finishes the bill."""
+        transaction_id = self._by_connector.get((charger_id, connector_id))
+        if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
+            return
+        open_bill.idle.status(status, at)
+        if open_bill.idle.unplugged_at is not None and open_bill.stop is not None:
+            await self._finish(open_bill)
+        else:
+            await self._checkpoint(open_bill)
+
+    async def session_stopped(self, transaction: TransactionRecord) -> None:
+        """StopTransaction: meterStop closes the energy; idle time may still run.
+
+        A stop for a session already stopped (a charger's retry, or a replay after a restart)
+        changes nothing but a flag for review: the first stop counts.
+        """
+        if (open_bill := self.open.get(transaction.transaction_id)) is None:
+            # Final already (a final bill has its stop), or never priced.
+            await self._flag_stored(transaction.transaction_id, REPEATED_STOP)
+            return
+        if open_bill.stop is not None:
+            open_bill.flags.add(REPEATED_STOP)
+            _LOGGER.warning(
+                "Transaction %s was stopped again; the first stop counts, the session is "
+                "flagged for review",
+                transaction.transaction_id,
+            )
+        elif transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
+            open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
+            open_bill.pricer.add([open_bill.stop])
+            open_bill.idle.stopped(transaction.stopped_at)
+        if open_bill.idle.unplugged_at is not None:
+            await self._finish(open_bill)
+        else:
+            await self._checkpoint(open_bill)
+
+    def _tariff_for(self, charger_id: str, account_tariff: str | None) -> Tariff | None:
+        settings = self.settings
+        return choose_tariff(
+            settings.tariffs,
+            account_tariff=account_tariff,
+            charger_tariff=settings.charger_tariffs.get(charger_id),
+            default_tariff=settings.default_tariff,
+        )
+
+    def _open(
+        self, transaction: TransactionRecord, account: str | None, tariff: Tariff
+    ) -> OpenBill:
+        history = self.prices.setdefault(tariff.dynamic.entity_id, []) if tariff.dynamic else []
+        start = MeterPoint(transaction.started_at, Decimal(transaction.meter_start_wh))
+        open_bill = OpenBill(
+            transaction,
+            account,
+            SessionPricer(tariff, start, history),
+            IdleClock(tariff.idle_grace),
+        )
+        self.open[transaction.transaction_id] = open_bill
+        self._by_connector[(transaction.charger_id, transaction.connector_id)] = (
+            transaction.transaction_id
+        )
+        return open_bill
+
+    async def _finish(self, open_bill: OpenBill) -> None:
+        transaction = open_bill.transaction
+        del self.open[transaction.transaction_id]
+        key = (transaction.charger_id, transaction.connector_id)
+        if self._by_connector.get(key) == transaction.transaction_id:
+            del self._by_connector[key]
+        await self._checkpoint(open_bill, final=True)
+
+    async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> None:
+        now = self.now()
+        bill = open_bill.bill(open_bill.idle.unplugged_at or now)
+        await self.ledger.save_bill(
+            BillRecord(
+                transaction_id=open_bill.transaction.transaction_id,
+                account=open_bill.account,
+                tariff=open_bill.pricer.tariff.as_json(),
+                energy_wh=bill.energy_wh,
+                energy_cost=bill.energy_cost,
+                session_fee=bill.session_fee,
+                idle_seconds=bill.idle_seconds,
+                idle_fee=bill.idle_fee,
+                net=bill.net,
+                tax=bill.tax,
+                gross=bill.gross,
+                pieces=[piece.as_json() for piece in bill.pieces],
+                flags=bill.flags,
+                idle_clock=_idle_as_json(open_bill.idle),
+                unplugged_at=open_bill.idle.unplugged_at,
+                final=final,
+            ),
+            now,
+        )
+
+    async def _flag_stored(self, transaction_id: int, flag: str) -> None:
+        for record in await self.ledger.load_bills(transaction_id=transaction_id):
+            if flag not in record.flags:
+                await self.ledger.save_bill(
+                    replace(record, flags=record.flags | {flag}), self.now()
+                )
+
+
+def _points(readings: Iterable[MeterReading]) -> list[MeterPoint]:
+    return [MeterPoint(r.timestamp, r.energy_wh) for r in readings if r.energy_wh is not None]
+
+
+def _with_flags(bill: Bill, flags: set[str]) -> Bill:
+    return replace(bill, flags=bill.flags | flags)
+
+
+def _idle_as_json(idle: IdleClock) -> dict[str, object]:
+    return {
+        "stopped_drawing_at": None
+        if idle.stopped_drawing_at is None
+        else idle.stopped_drawing_at.isoformat(),
+        "idle_seconds": str(idle.idle_seconds),
+        "unplugged_at": None if idle.unplugged_at is None else idle.unplugged_at.isoformat(),
+        "held_by_charger": idle.held_by_charger,
+    }
+
+
+def _idle_from_json(data: Mapping[str, object], grace: timedelta) -> IdleClock:
+    def moment(key: str) -> datetime | None:
+        value = data.get(key)
+        return None if value is None else datetime.fromisoformat(str(value))
+
+    return IdleClock(
+        grace=grace,
+        stopped_drawing_at=moment("stopped_drawing_at"),
+        idle_seconds=Decimal(str(data.get("idle_seconds", "0"))),
+        unplugged_at=moment("unplugged_at"),
+        held_by_charger=bool(data.get("held_by_charger", False)),
+    )
