@@ -19,6 +19,9 @@ from custom_components.ev_charging.billing.tariff import (
     Tariff,
     TimeBand,
     choose_tariff,
+    format_bands,
+    parse_amount,
+    parse_bands,
 )
 
 T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # a Monday, 22:30 in Amsterdam
@@ -192,3 +195,19 @@ def test_tariff_round_trip_and_choice() -> None:
     assert chosen is tariffs["a"]
     chosen = choose_tariff(tariffs, account_tariff=None, charger_tariff="gone", default_tariff="d")
     assert chosen is tariffs["d"]
+
+
+def test_time_of_use_bands_as_typed() -> None:
+    """Bands are typed one a line; a wrong line is named; typed and formatted agree."""
+    bands = parse_bands(
+        "mon-fri 07:00-23:00 0.40\nsat,sun 22:00-06:00 0,18\n\ndaily 17:00-20:00 0.45"
+    )
+    assert [sorted(b.weekdays) for b in bands] == [[0, 1, 2, 3, 4], [5, 6], list(range(7))]
+    assert bands[1].price_per_kwh == Decimal("0.18")
+    assert parse_bands(format_bands(bands)) == bands
+    assert sorted(parse_bands("fri-mon 00:00-01:00 1")[0].weekdays) == [0, 4, 5, 6]
+    for wrong in ("someday 07:00-08:00 1", "mon 7-8 1", "mon 07:00-08:00 -1", "mon 07:00-08:00"):
+        with pytest.raises(ValueError, match="line 1"):
+            parse_bands(wrong)
+    with pytest.raises(ValueError, match="not an amount"):
+        parse_amount("NaN")

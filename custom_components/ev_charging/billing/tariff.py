@@ -166,6 +166,65 @@ def _band(data: Mapping[str, Any]) -> TimeBand:
     )
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_bands(text: str) -> tuple[TimeBand, ...]:
+    """Time-of-use bands, one a line: "mon-fri 07:00-23:00 0.40", "sat,sun 22:00-06:00 0.18",
+    "daily 17:00-20:00 0.45". Raises ValueError saying which line is wrong and why."""
+    bands = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            days, hours, price = line.split()
+            start, end = hours.split("-")
+            bands.append(
+                TimeBand(
+                    _parse_days(days),
+                    time.fromisoformat(start),
+                    time.fromisoformat(end),
+                    parse_amount(price),
+                )
+            )
+        except ValueError as err:
+            raise ValueError(f"line {number} ({line.strip()!r}): {err}") from err
+    return tuple(bands)
+
+
+def format_bands(bands: Sequence[TimeBand]) -> str:
+    """The bands as parse_bands reads them."""
+    return "\n".join(
+        f"{','.join(_DAYS[day] for day in sorted(band.weekdays))} "
+        f"{band.start:%H:%M}-{band.end:%H:%M} {band.price_per_kwh}"
+        for band in bands
+    )
+
+
+def _parse_days(text: str) -> frozenset[int]:
+    if text.lower() == "daily":
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in text.lower().split(","):
+        first, _, last = part.partition("-")
+        if first not in _DAYS or (last and last not in _DAYS):
+            raise ValueError(f"{part!r} is not a day or range of days (mon, tue, ... sun)")
+        begin, end = _DAYS.index(first), _DAYS.index(last or first)
+        days.update(day % 7 for day in range(begin, end + (7 if end < begin else 0) + 1))
+    return frozenset(days)
+
+
+def parse_amount(text: str) -> Decimal:
+    """A price as typed: "0.40" or "0,40"; never through float. Raises ValueError."""
+    try:
+        amount = Decimal(text.strip().replace(",", "."))
+    except ArithmeticError as err:
+        raise ValueError(f"{text!r} is not an amount") from err
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{text!r} is not an amount")
+    return amount
+
+
 def choose_tariff(
     tariffs: Mapping[str, Tariff],
     *,
