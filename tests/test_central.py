@@ -101,7 +101,7 @@ async def test_all_measurands_reach_entities(
 async def test_lean_default_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A one-connector charger enables eight entities by default; extras are disabled."""
+    """A one-connector charger enables ten entities by default; extras are disabled."""
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     await hass.async_block_till_done()
@@ -111,10 +111,12 @@ async def test_lean_default_entities(
         "CP-1|1|charging",
         "CP-1|1|energy_register",
         "CP-1|1|power",
+        "CP-1|1|session_cost",
         "CP-1|1|session_energy",
         "CP-1|1|status",
         "CP-1|connected",
         "CP-1|current_limit",
+        "CP-1|energy_price",
         "CP-1|status",
     ]
 

@@ -26,6 +26,7 @@ from .const import (
 from .csms.central import CentralSystem
 from .csms.security import server_tls_context
 from .ledger import Ledger
+from .price_sensors import async_follow_price_sensors
 from .runtime import (
     EvChargingConfigEntry,
     EvChargingData,
@@ -62,7 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     await ledger.open()
     central = CentralSystem(
         ledger,
-        settings_from_entry(entry),
+        settings_from_entry(hass, entry),
         HomeAssistantListener(hass, entry),
         dt_util.utcnow,
     )
@@ -84,7 +85,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         await central.stop()
         await ledger.close()
         raise
-    entry.runtime_data = EvChargingData(ledger, central)
+    entry.runtime_data = data = EvChargingData(ledger, central)
+    data.unfollow_prices = async_follow_price_sensors(hass, central)
+    entry.async_on_unload(lambda: data.unfollow_prices())
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     async def prune_frames(now: datetime) -> None:
@@ -119,7 +122,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) 
 
 async def _async_options_updated(hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:
     # Options apply live: restarting the server would drop every charger.
-    entry.runtime_data.central.apply_settings(settings_from_entry(entry))
+    data = entry.runtime_data
+    data.central.apply_settings(settings_from_entry(hass, entry))
+    # Tariffs may now follow other price sensors.
+    data.unfollow_prices()
+    data.unfollow_prices = async_follow_price_sensors(hass, data.central)
 
 
 async def async_remove_config_entry_device(

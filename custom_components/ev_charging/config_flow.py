@@ -16,7 +16,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -29,6 +29,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 
+from .billing.tariff import parse_amount
 from .const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
@@ -40,12 +41,16 @@ from .const import (
     CONF_METER_VALUE_INTERVAL,
     CONF_PASSWORDS,
     CONF_PING_INTERVAL,
+    CONF_PRICES_INCLUDE_VAT,
     CONF_REMOTE_ID_TAG,
     CONF_REMOVE_PASSWORD,
     CONF_SSL_CERTIFICATE,
     CONF_SSL_KEY,
     CONF_START_TRANSACTION_DELAY,
+    CONF_TARIFF,
     CONF_UNKNOWN_TAGS,
+    CONF_VAT_PERCENT,
+    CONF_VERSION,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
@@ -53,11 +58,14 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
     SUBENTRY_ID_TAG,
+    SUBENTRY_TARIFF,
 )
 from .csms.authorization import UnknownTagPolicy, tag_key
 from .csms.central import valid_charger_id
 from .csms.security import hash_password, new_password, server_tls_context
 from .id_tags import clean_tag_data, form_schema, title_of
+from .tariffs import clean_tariff_data, tariff_choices
+from .tariffs import form_schema as tariff_form_schema
 
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
@@ -245,7 +253,41 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """ID tags are managed as subentries: one per card or token."""
-        return {SUBENTRY_ID_TAG: IdTagFlow}
+        return {SUBENTRY_ID_TAG: IdTagFlow, SUBENTRY_TARIFF: TariffFlow}
+
+
+class TariffFlow(ConfigSubentryFlow):
+    """Add or edit a tariff; an edit makes a new version, for sessions that start later."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a tariff."""
+        return self._form("user", None, user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Edit a tariff."""
+        return self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
+
+    def _form(
+        self, step_id: str, subentry: ConfigSubentry | None, user_input: dict[str, Any] | None
+    ) -> SubentryFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            version = 1 if subentry is None else int(subentry.data.get(CONF_VERSION, 1)) + 1
+            data, errors = clean_tariff_data(user_input, version)
+            if not errors:
+                if subentry is None:
+                    return self.async_create_entry(title=data[CONF_NAME], data=data)
+                return self.async_update_and_abort(
+                    self._get_entry(), subentry, title=data[CONF_NAME], data=data
+                )
+        current = user_input if user_input is not None else dict(subentry.data if subentry else {})
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(tariff_form_schema(), current),
+            errors=errors,
+        )
 
 
 class IdTagFlow(ConfigSubentryFlow):
@@ -300,7 +342,42 @@ class EvChargingOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose what to change."""
         return self.async_show_menu(
-            step_id="init", menu_options=["settings", "charger", "password"]
+            step_id="init", menu_options=["settings", "billing", "charger", "password"]
+        )
+
+    async def async_step_billing(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Whether tariff prices include VAT, and its rate (for net and tax on statements)."""
+        options = self.config_entry.options
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                vat = parse_amount(str(user_input[CONF_VAT_PERCENT]))
+            except ValueError:
+                errors[CONF_VAT_PERCENT] = "invalid_amount"
+            else:
+                return self.async_create_entry(
+                    data={
+                        **options,
+                        CONF_PRICES_INCLUDE_VAT: user_input[CONF_PRICES_INCLUDE_VAT],
+                        CONF_VAT_PERCENT: str(vat),
+                    }
+                )
+        return self.async_show_form(
+            step_id="billing",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_PRICES_INCLUDE_VAT,
+                        default=options.get(CONF_PRICES_INCLUDE_VAT, True),
+                    ): BooleanSelector(),
+                    vol.Required(
+                        CONF_VAT_PERCENT, default=options.get(CONF_VAT_PERCENT, "0")
+                    ): TextSelector(),
+                }
+            ),
+            errors=errors,
         )
 
     async def async_step_settings(
@@ -434,6 +511,8 @@ class EvChargingOptionsFlow(OptionsFlow):
                 CONF_LENIENT: user_input[CONF_LENIENT],
                 CONF_FREE_CHARGING: user_input[CONF_FREE_CHARGING],
             }
+            if tariff := user_input.get(CONF_TARIFF):
+                all_quirks[self._charger_id][CONF_TARIFF] = tariff
             return self.async_create_entry(data={**options, CONF_CHARGERS: all_quirks})
         current = all_quirks.get(self._charger_id, {})
         return self.async_show_form(
@@ -454,6 +533,15 @@ class EvChargingOptionsFlow(OptionsFlow):
                     vol.Required(
                         CONF_FREE_CHARGING, default=current.get(CONF_FREE_CHARGING, False)
                     ): BooleanSelector(),
+                    vol.Optional(
+                        CONF_TARIFF,
+                        description={"suggested_value": current.get(CONF_TARIFF)},
+                    ): SelectSelector(
+                        SelectSelectorConfig(
+                            options=tariff_choices(self.config_entry),
+                            mode=SelectSelectorMode.DROPDOWN,
+                        )
+                    ),
                 }
             ),
         )

@@ -30,6 +30,23 @@ CONF_BLOCKED: Final = "blocked"
 CONF_PARENT_ID_TAG: Final = "parent_id_tag"
 CONF_ALLOWED_CHARGERS: Final = "allowed_chargers"
 
+# A tariff is a config subentry of this type; these are its fields (amounts as text).
+SUBENTRY_TARIFF: Final = "tariff"
+CONF_PRICE_PER_KWH: Final = "price_per_kwh"
+CONF_SESSION_FEE: Final = "session_fee"
+CONF_IDLE_FEE: Final = "idle_fee_per_minute"
+CONF_IDLE_GRACE: Final = "idle_grace_minutes"
+CONF_TIME_OF_USE: Final = "time_of_use"
+CONF_PRICE_SENSOR: Final = "price_sensor"
+CONF_PRICE_FACTOR: Final = "price_factor"
+CONF_PRICE_MARKUP: Final = "price_markup"
+CONF_DEFAULT: Final = "default"
+CONF_VERSION: Final = "version"
+# Billing options, and the tariff a charger uses.
+CONF_PRICES_INCLUDE_VAT: Final = "prices_include_vat"
+CONF_VAT_PERCENT: Final = "vat_percent"
+CONF_TARIFF: Final = "tariff"
+
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000
 DEFAULT_HEARTBEAT_INTERVAL: Final = 60

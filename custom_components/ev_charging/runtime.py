@@ -1,6 +1,6 @@
 """Runtime data of a config entry and the glue from the central system to Home Assistant."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +44,7 @@ from .csms.central import CentralSystem
 from .csms.commands import CommandError
 from .csms.state import CentralSettings, ChargerQuirks, ChargerState
 from .ledger import Ledger
+from .tariffs import billing_settings
 
 
 @dataclass
@@ -52,6 +53,8 @@ class EvChargingData:
 
     ledger: Ledger
     central: CentralSystem
+    unfollow_prices: Callable[[], None] = lambda: None
+    """Stops following the dynamic tariffs' price sensors."""
 
 
 type EvChargingConfigEntry = ConfigEntry[EvChargingData]
@@ -108,8 +111,8 @@ def id_tag_from_data(data: Mapping[str, Any]) -> IdTag:
     )
 
 
-def settings_from_entry(entry: ConfigEntry) -> CentralSettings:
-    """The central system's live settings from the entry's options and ID tags."""
+def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSettings:
+    """The central system's live settings from the entry's options, ID tags and tariffs."""
     options = entry.options
     chargers: Mapping[str, Mapping[str, Any]] = options.get(CONF_CHARGERS, {})
     remote_id_tag = options.get(CONF_REMOTE_ID_TAG)
@@ -127,6 +130,7 @@ def settings_from_entry(entry: ConfigEntry) -> CentralSettings:
         ],
     )
     return CentralSettings(
+        billing=billing_settings(hass, entry),
         tags=tags,
         remote_id_tag=remote_id_tag,
         heartbeat_interval=options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),

@@ -29,6 +29,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 from ocpp.v16.enums import ChargePointStatus
 
+from .billing_sensors import EnergyPriceSensor, SessionCostSensor
 from .csms.state import ChargerState, ConnectorState
 from .entity import ChargerEntity, ConnectorEntity, async_setup_charger_entities
 from .runtime import EvChargingConfigEntry
@@ -205,14 +206,24 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add sensors for known chargers now and for new chargers and connectors as they come."""
-    async_setup_charger_entities(
-        hass,
-        entry,
-        async_add_entities,
-        lambda charger: (ChargerSensor(charger, description) for description in CHARGER_SENSORS),
-        lambda charger, connector_id: (
+    cashier, currency = entry.runtime_data.central.cashier, hass.config.currency
+
+    def charger_sensors(charger: ChargerState) -> list[SensorEntity]:
+        sensors: list[SensorEntity] = [
+            ChargerSensor(charger, description) for description in CHARGER_SENSORS
+        ]
+        sensors.append(EnergyPriceSensor(charger, cashier, currency))
+        return sensors
+
+    def connector_sensors(charger: ChargerState, connector_id: int) -> list[SensorEntity]:
+        sensors: list[SensorEntity] = [
             ConnectorSensor(charger, connector_id, description) for description in CONNECTOR_SENSORS
-        ),
+        ]
+        sensors.append(SessionCostSensor(charger, connector_id, cashier, currency))
+        return sensors
+
+    async_setup_charger_entities(
+        hass, entry, async_add_entities, charger_sensors, connector_sensors
     )
 
 

@@ -64,6 +64,8 @@ class Cashier:
         self.settings = BillingSettings()
         self.open: dict[int, OpenBill] = {}
         self._by_connector: dict[tuple[str, int], int] = {}
+        self._finished: dict[tuple[str, int], Bill] = {}
+        """The last final bill per connector, shown until the next session starts."""
         self.prices: dict[str, list[tuple[datetime, Decimal]]] = {}
         """Dynamic price sensor -> (from when, price) in time order."""
 
@@ -98,10 +100,11 @@ class Cashier:
         self.settings = settings
 
     def bill_on(self, charger_id: str, connector_id: int) -> Bill | None:
-        """The live bill of the session on a connector (running, or stopped but plugged in)."""
+        """The live bill of the session on a connector (running, or stopped but plugged in),
+        else the last final one."""
         transaction_id = self._by_connector.get((charger_id, connector_id))
         if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
-            return None
+            return self._finished.get((charger_id, connector_id))
         return open_bill.bill(self.now())
 
     def kwh_price(self, charger_id: str, at: datetime) -> tuple[Decimal, str] | None:
@@ -216,9 +219,9 @@ class Cashier:
         key = (transaction.charger_id, transaction.connector_id)
         if self._by_connector.get(key) == transaction.transaction_id:
             del self._by_connector[key]
-        await self._checkpoint(open_bill, final=True)
+        self._finished[key] = await self._checkpoint(open_bill, final=True)
 
-    async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> None:
+    async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> Bill:
         now = self.now()
         bill = open_bill.bill(open_bill.idle.unplugged_at or now)
         await self.ledger.save_bill(
@@ -242,6 +245,7 @@ class Cashier:
             ),
             now,
         )
+        return bill
 
     async def _flag_stored(self, transaction_id: int, flag: str) -> None:
         for record in await self.ledger.load_bills(transaction_id=transaction_id):

@@ -37,9 +37,14 @@ _EXPONENTS = {
 }
 
 
+def decimals(currency: str) -> int:
+    """How many decimals the currency's minor unit has: 2 for EUR, 0 for JPY."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
 def minor_unit(currency: str) -> Decimal:
     """The smallest amount of a currency: Decimal("0.01") for EUR, Decimal("1") for JPY."""
-    return Decimal(1).scaleb(-_EXPONENTS.get(currency.upper(), 2))
+    return Decimal(1).scaleb(-decimals(currency))
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
