@@ -1,0 +1,332 @@
+"""Billing in Home Assistant: tariffs from the UI, sessions priced from the simulator's messages."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
+from homeassistant.const import CONF_NAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ev_charging.billing.cashier import REPEATED_STOP
+from custom_components.ev_charging.billing.pricing import (
+    METER_STOP_BELOW_START,
+    REGISTER_ROLLBACK,
+)
+from custom_components.ev_charging.const import (
+    CONF_DEFAULT,
+    CONF_IDLE_FEE,
+    CONF_IDLE_GRACE,
+    CONF_PRICE_FACTOR,
+    CONF_PRICE_MARKUP,
+    CONF_PRICE_PER_KWH,
+    CONF_PRICE_SENSOR,
+    CONF_PRICES_INCLUDE_VAT,
+    CONF_SESSION_FEE,
+    CONF_TIME_OF_USE,
+    CONF_VAT_PERCENT,
+    DOMAIN,
+    SUBENTRY_TARIFF,
+)
+from custom_components.ev_charging.ledger import BillRecord
+from simulator import SimulatedCharger
+
+from .conftest import ChargerFactory
+from .helpers import entity_state
+
+T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # a Monday, 22:30 in Amsterdam
+
+
+@pytest.fixture(autouse=True)
+async def resident_tag(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """The tag the sessions charge with: only accepted sessions are priced."""
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "TAG"}, blocking=True)
+    await hass.async_block_till_done()
+
+
+async def add_tariff(hass: HomeAssistant, entry: MockConfigEntry, **fields: Any) -> str:
+    """Add a tariff through its subentry flow, as the UI does; returns its id."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_TARIFF), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Residents", CONF_DEFAULT: False} | fields
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    await hass.async_block_till_done()
+    [subentry] = [
+        s
+        for s in entry.get_subentries_of_type(SUBENTRY_TARIFF)
+        if s.title == fields.get(CONF_NAME, "Residents")
+    ]
+    return subentry.subentry_id
+
+
+async def set_vat(hass: HomeAssistant, entry: MockConfigEntry, include: bool, percent: str) -> None:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "billing"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PRICES_INCLUDE_VAT: include, CONF_VAT_PERCENT: percent}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def session(
+    charger: SimulatedCharger,
+    *,
+    start_wh: int = 0,
+    readings: tuple[tuple[float, int], ...] = (),
+    stop: tuple[float, int] | None = None,
+    statuses: tuple[tuple[float, str], ...] = (),
+    at: datetime = T0,
+) -> int:
+    """Start, send readings at minutes after `at`, statuses, stop; returns the transaction id."""
+    await charger.status(1, "Preparing", timestamp=at)
+    started = await charger.start_transaction(1, "TAG", meter_start=start_wh, timestamp=at)
+    transaction_id: int = started["transactionId"]
+    await charger.status(1, "Charging", timestamp=at)
+    events: list[tuple[float, Any]] = [(m, ("reading", wh)) for m, wh in readings]
+    events += [(m, ("status", s)) for m, s in statuses]
+    if stop is not None:
+        events.append((stop[0], ("stop", stop[1])))
+    for minutes, (kind, value) in sorted(events, key=lambda e: (e[0], e[1][0] != "stop")):
+        moment = at + timedelta(minutes=minutes)
+        if kind == "reading":
+            await charger.meter_values(
+                1, transaction_id, power_w=7_000, energy_wh=value, timestamp=moment
+            )
+        elif kind == "stop":
+            await charger.stop_transaction(transaction_id, meter_stop=value, timestamp=moment)
+        else:
+            await charger.status(1, value, timestamp=moment)
+    return transaction_id
+
+
+async def bill_of(entry: MockConfigEntry, transaction_id: int) -> BillRecord:
+    [bill] = await entry.runtime_data.ledger.load_bills(transaction_id=transaction_id)
+    return bill
+
+
+async def test_flat_price_with_session_fee(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """10 kWh at 0.30 plus a 0.50 session fee, 21 % VAT included: 3.50, final when unplugged."""
+    await set_vat(hass, init_integration, True, "21")
+    await add_tariff(
+        hass, init_integration, **{CONF_PRICE_PER_KWH: "0,30", CONF_SESSION_FEE: "0.50"}
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(
+        charger,
+        readings=((30, 5_000),),
+        stop=(60, 10_000),
+        statuses=((61, "Finishing"), (62, "Available")),
+    )
+    await hass.async_block_till_done()
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.energy_wh, bill.energy_cost, bill.session_fee) == (
+        Decimal(10_000),
+        Decimal("3.000"),
+        Decimal("0.50"),
+    )
+    assert (bill.gross, bill.net, bill.tax, bill.final) == (
+        Decimal("3.50"),
+        Decimal("2.89"),
+        Decimal("0.61"),
+        True,
+    )
+    assert bill.tariff["version"] == 1
+    assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "3.50"
+    assert entity_state(hass, "sensor", "CP-1|energy_price").state == "0.30"
+
+
+async def test_idle_fee_runs_past_the_stop_until_unplugged(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Full at 60 min, stopped at 65, unplugged at 100: 10 minutes grace, 30 at 0.10/min."""
+    freezer.move_to(T0 + timedelta(minutes=70))
+    await add_tariff(
+        hass,
+        init_integration,
+        **{CONF_PRICE_PER_KWH: "0.30", CONF_IDLE_FEE: "0.10", CONF_IDLE_GRACE: 10},
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(
+        charger,
+        readings=((30, 5_000),),
+        statuses=((60, "SuspendedEV"),),
+        stop=(65, 10_000),
+    )
+    await hass.async_block_till_done()
+    # Stopped but still plugged in: 70 - 60 - 10 = 0 idle minutes so far, and the bill is open.
+    assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "3.00"
+    freezer.move_to(T0 + timedelta(minutes=90))
+    await charger.heartbeat()  # any message refreshes the charger's sensors
+    assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "5.00"
+    assert not (await bill_of(init_integration, transaction_id)).final
+    await charger.status(1, "Available", timestamp=T0 + timedelta(minutes=100))
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.idle_seconds, bill.idle_fee, bill.gross, bill.final) == (
+        Decimal(1_800),
+        Decimal(3),
+        Decimal("6.00"),
+        True,
+    )
+    freezer.move_to(T0 + timedelta(hours=5))
+    await charger.heartbeat()
+    assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "6.00"
+
+
+async def test_time_of_use_boundary(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """22:30-23:30 in Amsterdam, day band until 23:00: half at 0.40, half at 0.20."""
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    await add_tariff(
+        hass,
+        init_integration,
+        **{CONF_PRICE_PER_KWH: "0.20", CONF_TIME_OF_USE: "daily 07:00-23:00 0.40"},
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger, stop=(60, 2_000))
+    bill = await bill_of(init_integration, transaction_id)
+    assert [(p["energy_wh"], p["price_per_kwh"]) for p in bill.pieces] == [
+        ("1000", "0.40"),
+        ("1000", "0.20"),
+    ]
+    assert bill.gross == Decimal("0.60")
+
+
+async def test_dynamic_price_changes_mid_session(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A Nord Pool-like sensor goes from 0.10 to 0.30 half-way: each half at its price + 0.05."""
+    freezer.move_to(T0 - timedelta(hours=1))
+    hass.states.async_set("sensor.nord_pool", "0.10")
+    await add_tariff(
+        hass,
+        init_integration,
+        **{
+            CONF_PRICE_PER_KWH: "0",
+            CONF_PRICE_SENSOR: "sensor.nord_pool",
+            CONF_PRICE_FACTOR: "1",
+            CONF_PRICE_MARKUP: "0.05",
+        },
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger, readings=((15, 500),))
+    freezer.move_to(T0 + timedelta(minutes=30))
+    hass.states.async_set("sensor.nord_pool", "0.30")
+    await hass.async_block_till_done()
+    assert entity_state(hass, "sensor", "CP-1|energy_price").state == "0.35"
+    await charger.stop_transaction(
+        transaction_id, meter_stop=2_000, timestamp=T0 + timedelta(hours=1)
+    )
+    bill = await bill_of(init_integration, transaction_id)
+    assert [(Decimal(p["energy_wh"]), p["price_per_kwh"]) for p in bill.pieces] == [
+        (Decimal(1_000), "0.15"),
+        (Decimal(1_000), "0.35"),
+    ]
+    assert bill.gross == Decimal("0.50")
+
+
+async def test_restart_mid_session_prices_the_same(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A reload half-way through: the bill equals that of an uninterrupted session."""
+    await add_tariff(
+        hass, init_integration, **{CONF_PRICE_PER_KWH: "0.3333", CONF_SESSION_FEE: "0.25"}
+    )
+    steady = await make_charger("CP-2")
+    reference = await session(
+        steady,
+        readings=((m, m * 123) for m in range(1, 60)),
+        stop=(60, 7_400),  # type: ignore[arg-type]
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger, readings=tuple((m, m * 123) for m in range(1, 30)))
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    await charger.connect()
+    for minute in range(30, 60):
+        await charger.meter_values(
+            1,
+            transaction_id,
+            power_w=7_000,
+            energy_wh=minute * 123,
+            timestamp=T0 + timedelta(minutes=minute),
+        )
+    await charger.stop_transaction(
+        transaction_id, meter_stop=7_400, timestamp=T0 + timedelta(hours=1)
+    )
+    restarted, uninterrupted = (
+        await bill_of(init_integration, transaction_id),
+        await bill_of(init_integration, reference),
+    )
+    assert restarted.gross == uninterrupted.gross == Decimal("2.72")
+    assert (restarted.energy_cost, restarted.pieces) == (
+        uninterrupted.energy_cost,
+        uninterrupted.pieces,
+    )
+
+
+async def test_tariff_edit_mid_session_applies_to_the_next_session(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A session keeps the tariff version it started with; the next one pays the new price."""
+    tariff_id = await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    first = await session(charger, readings=((30, 5_000),))
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_TARIFF),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": tariff_id},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Residents", CONF_PRICE_PER_KWH: "0.50", CONF_DEFAULT: True}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    await charger.stop_transaction(first, meter_stop=10_000, timestamp=T0 + timedelta(hours=1))
+    second = await session(charger, stop=(60, 10_000), at=T0 + timedelta(hours=2))
+    old, new = await bill_of(init_integration, first), await bill_of(init_integration, second)
+    assert (old.tariff["version"], old.gross) == (1, Decimal("3.00"))
+    assert (new.tariff["version"], new.gross) == (2, Decimal("5.00"))
+
+
+async def test_meter_stop_below_start_and_replayed_stop_are_flagged(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Never a negative cost; a StopTransaction replayed after a restart costs nothing extra."""
+    await set_vat(hass, init_integration, False, "0")
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    backwards = await session(charger, start_wh=5_000, stop=(60, 4_000))
+    bill = await bill_of(init_integration, backwards)
+    assert bill.flags == {METER_STOP_BELOW_START, REGISTER_ROLLBACK}
+    assert bill.gross == Decimal("0.00")
+
+    normal = await session(charger, start_wh=0, stop=(60, 10_000), at=T0 + timedelta(hours=2))
+    await charger.status(1, "Available", timestamp=T0 + timedelta(hours=3))
+    assert (await bill_of(init_integration, normal)).gross == Decimal("3.00")
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    await charger.connect()
+    await charger.stop_transaction(normal, meter_stop=12_000, timestamp=T0 + timedelta(hours=4))
+    bill = await bill_of(init_integration, normal)
+    assert bill.flags == {REPEATED_STOP}
+    assert (bill.gross, bill.energy_wh, bill.final) == (Decimal("3.00"), Decimal(10_000), True)
