@@ -57,6 +57,7 @@ from .const import (
     DEFAULT_METER_VALUE_INTERVAL,
     DEFAULT_PORT,
     DOMAIN,
+    SUBENTRY_ACCOUNT,
     SUBENTRY_ID_TAG,
     SUBENTRY_TARIFF,
 )
@@ -253,7 +254,58 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """ID tags are managed as subentries: one per card or token."""
-        return {SUBENTRY_ID_TAG: IdTagFlow, SUBENTRY_TARIFF: TariffFlow}
+        return {
+            SUBENTRY_ID_TAG: IdTagFlow,
+            SUBENTRY_TARIFF: TariffFlow,
+            SUBENTRY_ACCOUNT: AccountFlow,
+        }
+
+
+class AccountFlow(ConfigSubentryFlow):
+    """Add or edit an account: who pays for the sessions of the tags that name it."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add an account."""
+        return self._form("user", None, user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Rename an account or change its tariff."""
+        return self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
+
+    def _form(
+        self, step_id: str, subentry: ConfigSubentry | None, user_input: dict[str, Any] | None
+    ) -> SubentryFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {CONF_NAME: str(user_input[CONF_NAME]).strip()}
+            if tariff := user_input.get(CONF_TARIFF):
+                data[CONF_TARIFF] = tariff
+            if not data[CONF_NAME]:
+                errors[CONF_NAME] = "invalid_name"
+            elif subentry is None:
+                return self.async_create_entry(title=data[CONF_NAME], data=data)
+            else:
+                return self.async_update_and_abort(
+                    self._get_entry(), subentry, title=data[CONF_NAME], data=data
+                )
+        current = user_input if user_input is not None else dict(subentry.data if subentry else {})
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_NAME): TextSelector(),
+                vol.Optional(CONF_TARIFF): SelectSelector(
+                    SelectSelectorConfig(
+                        options=tariff_choices(self._get_entry()), mode=SelectSelectorMode.DROPDOWN
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(schema, current),
+            errors=errors,
+        )
 
 
 class TariffFlow(ConfigSubentryFlow):

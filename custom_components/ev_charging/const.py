@@ -46,6 +46,11 @@ CONF_VERSION: Final = "version"
 CONF_PRICES_INCLUDE_VAT: Final = "prices_include_vat"
 CONF_VAT_PERCENT: Final = "vat_percent"
 CONF_TARIFF: Final = "tariff"
+# An account (a condo unit, a household) is a config subentry; tags name their account.
+SUBENTRY_ACCOUNT: Final = "account"
+CONF_ACCOUNT: Final = "account"
+# Sessions paid through the kiosk are billed to this built-in account.
+GUEST_ACCOUNT: Final = "guest"
 
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000

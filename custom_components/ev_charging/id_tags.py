@@ -24,6 +24,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.json import JsonValueType
 
 from .const import (
+    CONF_ACCOUNT,
     CONF_ALLOWED_CHARGERS,
     CONF_BLOCKED,
     CONF_EXPIRES,
@@ -31,6 +32,7 @@ from .const import (
     CONF_PARENT_ID_TAG,
     CONF_USER_ID,
     DOMAIN,
+    SUBENTRY_ACCOUNT,
     SUBENTRY_ID_TAG,
 )
 from .csms.authorization import MAX_TAG_LENGTH, tag_key
@@ -84,6 +86,15 @@ async def form_schema(
             vol.Optional(CONF_EXPIRES): DateTimeSelector(),
             vol.Required(CONF_BLOCKED, default=False): BooleanSelector(),
             vol.Optional(CONF_PARENT_ID_TAG): TextSelector(),
+            vol.Optional(CONF_ACCOUNT): SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(value=account.subentry_id, label=account.title)
+                        for account in entry.get_subentries_of_type(SUBENTRY_ACCOUNT)
+                    ],
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
             vol.Optional(CONF_ALLOWED_CHARGERS): SelectSelector(
                 SelectSelectorConfig(
                     options=chargers,
@@ -114,6 +125,8 @@ def clean_tag_data(
         data[CONF_NAME] = name
     if user_id := user_input.get(CONF_USER_ID):
         data[CONF_USER_ID] = user_id
+    if account := user_input.get(CONF_ACCOUNT):
+        data[CONF_ACCOUNT] = account
     if parent := str(user_input.get(CONF_PARENT_ID_TAG) or "").strip():
         if error := tag_error(parent):
             errors[CONF_PARENT_ID_TAG] = error
@@ -140,9 +153,22 @@ SET_ID_TAG_SCHEMA = vol.Schema(
         vol.Optional(CONF_BLOCKED): cv.boolean,
         vol.Optional(CONF_PARENT_ID_TAG): vol.Any(None, cv.string),
         vol.Optional(ATTR_CHARGERS): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(CONF_ACCOUNT): vol.Any(None, cv.string),
     }
 )
 REMOVE_ID_TAG_SCHEMA = vol.Schema({vol.Required(CONF_ID_TAG): cv.string})
+
+
+def account_id(entry: ConfigEntry, name_or_id: str) -> str:
+    """An account's id from its id or its name (case-insensitive)."""
+    for account in entry.get_subentries_of_type(SUBENTRY_ACCOUNT):
+        if name_or_id == account.subentry_id or account.title.casefold() == name_or_id.casefold():
+            return account.subentry_id
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_account",
+        translation_placeholders={"value": name_or_id},
+    )
 
 
 def _loaded_entry(hass: HomeAssistant) -> ConfigEntry:
@@ -184,6 +210,8 @@ async def async_set_id_tag(call: ServiceCall) -> ServiceResponse:
     merged |= {key: value for key, value in call.data.items() if key != ATTR_CHARGERS}
     if ATTR_CHARGERS in call.data:
         merged[CONF_ALLOWED_CHARGERS] = _charger_ids(hass, call.data[ATTR_CHARGERS])
+    if account := call.data.get(CONF_ACCOUNT):
+        merged[CONF_ACCOUNT] = account_id(entry, account)
     if (user_id := call.data.get(CONF_USER_ID)) and await hass.auth.async_get_user(user_id) is None:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -244,6 +272,7 @@ async def async_list_id_tags(call: ServiceCall) -> ServiceResponse:
                 CONF_ID_TAG: tag.id_tag,
                 CONF_NAME: tag.name,
                 CONF_USER_ID: tag.user_id,
+                CONF_ACCOUNT: tag.account,
                 CONF_EXPIRES: subentry.data.get(CONF_EXPIRES),
                 CONF_BLOCKED: tag.blocked,
                 CONF_PARENT_ID_TAG: tag.parent,

@@ -15,6 +15,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from .const import (
+    CONF_ACCOUNT,
     CONF_ALLOWED_CHARGERS,
     CONF_AUTO_ACCEPT,
     CONF_BLOCKED,
@@ -108,6 +109,7 @@ def id_tag_from_data(data: Mapping[str, Any]) -> IdTag:
         blocked=data.get(CONF_BLOCKED, False),
         parent=data.get(CONF_PARENT_ID_TAG) or None,
         chargers=frozenset(data.get(CONF_ALLOWED_CHARGERS, ())),
+        account=data.get(CONF_ACCOUNT) or None,
     )
 
 

@@ -38,6 +38,7 @@ from .const import (
     CONF_TIME_OF_USE,
     CONF_VAT_PERCENT,
     CONF_VERSION,
+    SUBENTRY_ACCOUNT,
     SUBENTRY_TARIFF,
 )
 
@@ -141,6 +142,11 @@ def billing_settings(hass: HomeAssistant, entry: ConfigEntry) -> BillingSettings
     default = marked[0] if marked else (subentries[0].subentry_id if len(subentries) == 1 else None)
     chargers: Mapping[str, Mapping[str, Any]] = entry.options.get(CONF_CHARGERS, {})
     return BillingSettings(
+        account_tariffs={
+            account.subentry_id: account.data[CONF_TARIFF]
+            for account in entry.get_subentries_of_type(SUBENTRY_ACCOUNT)
+            if account.data.get(CONF_TARIFF)
+        },
         tariffs=tariffs,
         default_tariff=default,
         charger_tariffs={

@@ -34,6 +34,8 @@ class BillingSettings:
     default_tariff: str | None = None
     charger_tariffs: Mapping[str, str] = field(default_factory=dict)
     """charger id -> tariff id."""
+    account_tariffs: Mapping[str, str] = field(default_factory=dict)
+    """account id -> tariff id."""
 
 
 @dataclass(slots=True)
@@ -133,7 +135,9 @@ class Cashier:
         """Give a new session its bill, fixed to the tariff version that applies now."""
         if transaction.transaction_id in self.open:
             return  # a retried StartTransaction
-        tariff = self._tariff_for(charger_id, account)
+        tariff = self._tariff_for(
+            charger_id, None if account is None else self.settings.account_tariffs.get(account)
+        )
         if tariff is None:
             return
         open_bill = self._open(transaction, account, tariff)

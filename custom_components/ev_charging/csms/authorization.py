@@ -48,6 +48,8 @@ class IdTag:
     """The parentIdTag: tags sharing one may stop each other's sessions (a household)."""
     chargers: frozenset[str] = frozenset()
     """The chargers this tag may charge on; empty means every charger."""
+    account: str | None = None
+    """Who pays for this tag's sessions (a condo unit with two cars: one account)."""
 
     def allowed_on(self, charger_id: str) -> bool:
         """Whether this tag may be used on a charger at all."""
@@ -103,6 +105,15 @@ class TagList:
         """A listed tag's own status (wherever it may charge); None if not listed."""
         tag = self.find(id_tag)
         return None if tag is None else str(self._info(tag, now)["status"])
+
+    def account_of(self, id_tag: str) -> str | None:
+        """The account a tag's sessions are billed to: its own, else its parent tag's."""
+        tag = self.find(id_tag)
+        if tag is None:
+            return None
+        if tag.account is None and tag.parent and (parent := self.find(tag.parent)) is not None:
+            return parent.account
+        return tag.account
 
     def local_list(self, charger_id: str, now: datetime) -> dict[str, dict[str, Any]]:
         """What a charger keeps to authorize while it cannot reach us: tag -> idTagInfo.

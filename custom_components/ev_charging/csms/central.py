@@ -534,7 +534,9 @@ class CentralSystem:
         # accepted session is priced.
         id_tag_info = self.authorize(charger, payload["id_tag"])
         if id_tag_info["status"] == TagStatus.ACCEPTED:
-            await self.cashier.session_started(charger.charger_id, transaction)
+            await self.cashier.session_started(
+                charger.charger_id, transaction, self.settings.tags.account_of(payload["id_tag"])
+            )
         charger.notify()
         return transaction.transaction_id, id_tag_info
 
