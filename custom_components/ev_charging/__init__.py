@@ -34,6 +34,7 @@ from .runtime import (
     settings_from_entry,
 )
 from .services import async_setup_services
+from .statements import async_schedule_month_end
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -94,6 +95,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         await ledger.prune_frames(now - RAW_FRAME_RETENTION)
 
     entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
+    entry.async_on_unload(async_schedule_month_end(hass, entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -171,7 +171,7 @@ def account_id(entry: ConfigEntry, name_or_id: str) -> str:
     )
 
 
-def _loaded_entry(hass: HomeAssistant) -> ConfigEntry:
+def loaded_entry(hass: HomeAssistant) -> ConfigEntry:
     for entry in hass.config_entries.async_entries(DOMAIN):
         if entry.state is ConfigEntryState.LOADED:
             return entry
@@ -204,7 +204,7 @@ def _charger_ids(hass: HomeAssistant, device_ids: list[str]) -> list[str]:
 async def async_set_id_tag(call: ServiceCall) -> ServiceResponse:
     """Add a tag, or change the given fields of a tag already in the list."""
     hass = call.hass
-    entry = _loaded_entry(hass)
+    entry = loaded_entry(hass)
     existing = _find(entry, call.data[CONF_ID_TAG])
     merged: dict[str, Any] = dict(existing.data) if existing else {}
     merged |= {key: value for key, value in call.data.items() if key != ATTR_CHARGERS}
@@ -247,7 +247,7 @@ async def async_set_id_tag(call: ServiceCall) -> ServiceResponse:
 
 async def async_remove_id_tag(call: ServiceCall) -> ServiceResponse:
     """Take a tag out of the list; chargers drop it from their local lists."""
-    entry = _loaded_entry(call.hass)
+    entry = loaded_entry(call.hass)
     existing = _find(entry, call.data[CONF_ID_TAG])
     if existing is None:
         raise ServiceValidationError(
@@ -261,7 +261,7 @@ async def async_remove_id_tag(call: ServiceCall) -> ServiceResponse:
 
 async def async_list_id_tags(call: ServiceCall) -> ServiceResponse:
     """Every tag with its settings and what it is answered right now."""
-    entry = _loaded_entry(call.hass)
+    entry = loaded_entry(call.hass)
     central = entry.runtime_data.central
     now = central.now()
     tags: list[dict[str, Any]] = []

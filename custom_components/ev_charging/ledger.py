@@ -763,6 +763,37 @@ class Ledger:
             ]
         )
 
+    def load_billed(
+        self, start: datetime, end: datetime
+    ) -> asyncio.Future[list[tuple[TransactionRecord, BillRecord]]]:
+        """Final bills of sessions that started in [start, end), oldest first."""
+
+        def operation(
+            connection: sqlite3.Connection,
+        ) -> list[tuple[TransactionRecord, BillRecord]]:
+            bills = {
+                row[0]: _bill(row)
+                for row in connection.execute(
+                    "SELECT b.transaction_id, b.account, b.tariff, b.energy_wh, b.energy_cost,"
+                    " b.session_fee, b.idle_seconds, b.idle_fee, b.net, b.tax, b.gross, b.pieces,"
+                    " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference"
+                    " FROM session_bills b JOIN transactions t USING (transaction_id)"
+                    " WHERE b.final = 1 AND t.started_at >= ? AND t.started_at < ?",
+                    (_ts(start), _ts(end)),
+                )
+            }
+            if not bills:
+                return []
+            marks = ",".join("?" * len(bills))
+            transactions = _transactions(
+                connection,
+                f"WHERE transaction_id IN ({marks}) ORDER BY started_at, transaction_id",
+                tuple(bills),
+            )
+            return [(t, bills[t.transaction_id]) for t in transactions]
+
+        return self.submit(operation)
+
     def save_price(self, entity_id: str, at: datetime, price: Decimal) -> asyncio.Future[None]:
         """Record a dynamic price sensor's value from a moment on."""
         return self.submit(

@@ -20,6 +20,7 @@ from .csms.central import CentralSystem
 from .csms.charging_profiles import current_limit
 from .id_tags import async_setup_id_tag_services
 from .runtime import EvChargingConfigEntry, run_command
+from .statements import async_setup_statement_service
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_CONNECTOR_ID = "connector_id"
@@ -227,3 +228,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
             supports_response=service.response,
         )
     async_setup_id_tag_services(hass)
+    async_setup_statement_service(hass)

@@ -1,0 +1,172 @@
+"""Statements: a month of sessions for three accounts, totals to the cent, CSV line by line."""
+
+import asyncio
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_NAME
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.ev_charging.const import (
+    CONF_PRICE_PER_KWH,
+    CONF_SESSION_FEE,
+    DOMAIN,
+    SUBENTRY_ACCOUNT,
+)
+from custom_components.ev_charging.statements import EVENT_STATEMENT_READY
+
+from .conftest import ChargerFactory
+from .test_billing import add_tariff, set_vat
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+TAGS = {"A1": "Unit 1", "A2": "Unit 1", "B1": "Unit 2", "C1": "Unit 3"}
+
+
+@pytest.fixture
+async def november(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Home Assistant in Amsterdam on 20 November 2026, before the integration starts."""
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    freezer.move_to(datetime(2026, 11, 20, 12, 0, tzinfo=AMSTERDAM))
+
+
+async def add_account(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> None:
+    """Add an account through its subentry flow."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_ACCOUNT), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: name}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+def expected_gross(wh: int) -> Decimal:
+    return (Decimal(wh) / 1000 * Decimal("0.3333") + Decimal("0.25")).quantize(
+        Decimal("0.01"), ROUND_HALF_UP
+    )
+
+
+async def test_a_month_of_sessions(
+    hass: HomeAssistant,
+    november: None,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Statement totals equal the sum of their sessions; month end writes CSVs and says so."""
+    entry = init_integration
+    await set_vat(hass, entry, True, "21")
+    await add_tariff(hass, entry, **{CONF_PRICE_PER_KWH: "0.3333", CONF_SESSION_FEE: "0.25"})
+    for name in sorted(set(TAGS.values())):
+        await add_account(hass, entry, name)
+    for tag, account in TAGS.items():
+        await hass.services.async_call(
+            DOMAIN, "set_id_tag", {"id_tag": tag, "account": account}, blocking=True
+        )
+    await hass.async_block_till_done()
+    charger = await make_charger("CP-1")
+
+    sessions: list[tuple[str, datetime, int]] = []
+    register = 0
+    # October 31 (another month), then every day from 1 to 19 November, each tag in turn.
+    days = [datetime(2026, 10, 31, 20, 0, tzinfo=AMSTERDAM)]
+    days += [datetime(2026, 11, day, 8, 0, tzinfo=AMSTERDAM) for day in range(1, 20)]
+    for number, start in enumerate(days):
+        for offset, tag in enumerate(TAGS):
+            energy = 1_234 + 777 * ((number * 4 + offset) % 13)
+            moment = start + timedelta(hours=offset * 3)
+            started = await charger.start_transaction(
+                1, tag, meter_start=register, timestamp=moment
+            )
+            register += energy
+            await charger.stop_transaction(
+                started["transactionId"], meter_stop=register, timestamp=moment + timedelta(hours=2)
+            )
+            await charger.status(1, "Available", timestamp=moment + timedelta(hours=2, minutes=5))
+            sessions.append((tag, moment, energy))
+
+    answer: Any = await hass.services.async_call(
+        DOMAIN, "get_statement", {"month": "2026-11"}, blocking=True, return_response=True
+    )
+    listed = answer["sessions"]
+    november_sessions = [s for s in sessions if s[1].month == 11]
+    assert len(listed) == len(november_sessions) == 19 * 4 + 2  # two spill over from 31 October
+    assert [Decimal(s["gross"]) for s in listed] == [
+        expected_gross(wh) for _, _, wh in november_sessions
+    ]
+    assert Decimal(answer["totals"]["gross"]) == sum(Decimal(s["gross"]) for s in listed)
+    for account in answer["accounts"]:
+        mine = [s for s in listed if s["account"] == account["name"]]
+        assert account["sessions"] == len(mine)
+        for key in ("net", "tax", "gross"):
+            assert Decimal(account[key]) == sum(Decimal(s[key]) for s in mine), key
+        assert Decimal(account["net"]) + Decimal(account["tax"]) == Decimal(account["gross"])
+    assert [a["name"] for a in answer["accounts"]] == ["Unit 1", "Unit 2", "Unit 3"]
+    unit2: Any = await hass.services.async_call(
+        DOMAIN,
+        "get_statement",
+        {"month": "2026-11", "account": "unit 2"},
+        blocking=True,
+        return_response=True,
+    )
+    assert unit2["totals"]["gross"] == answer["accounts"][1]["gross"]
+    assert {s["account"] for s in unit2["sessions"]} == {"Unit 2"}
+
+    # Month end: CSV files for November and an event naming them.
+    events: list[Event] = []
+    hass.bus.async_listen(EVENT_STATEMENT_READY, events.append)
+    first_of_december = datetime(2026, 12, 1, 0, 0, 1, tzinfo=AMSTERDAM)
+    freezer.move_to(first_of_december)
+    async_fire_time_changed(hass, first_of_december)
+    await hass.async_block_till_done()
+    [event] = events
+    assert event.data["month"] == "2026-11"
+    assert set(event.data["accounts"]) == {"Unit 1", "Unit 2", "Unit 3"}
+    unit1_csv = await asyncio.to_thread(Path(event.data["accounts"]["Unit 1"]).read_text)
+    lines = unit1_csv.splitlines()
+    assert lines[0] == (
+        "session,charger,connector,id_tag,started,stopped,energy_kwh,energy_cost,session_fee,"
+        "idle_fee,net_EUR,tax_EUR,gross_EUR,tariff,flags"
+    )
+    unit1 = [s for s in listed if s["account"] == "Unit 1"]
+    assert len(lines) == len(unit1) + 2
+    for line, session in zip(lines[1:-1], unit1, strict=True):
+        assert line.split(",") == [
+            str(session["transaction_id"]),
+            "CP-1",
+            "1",
+            session["id_tag"],
+            session["started_at"],
+            session["stopped_at"],
+            session["energy_kwh"],
+            session["energy_cost"],
+            session["session_fee"],
+            session["idle_fee"],
+            session["net"],
+            session["tax"],
+            session["gross"],
+            "Residents v1",
+            "",
+        ]
+    total = lines[-1].split(",")
+    assert total[0] == "total"
+    assert Decimal(total[12]) == Decimal(answer["accounts"][0]["gross"])
+    summary = await asyncio.to_thread(Path(event.data["summary"]).read_text)
+    assert summary.splitlines()[-1] == ",".join(
+        [
+            "total",
+            str(len(listed)),
+            answer["totals"]["energy_kwh"],
+            answer["totals"]["net"],
+            answer["totals"]["tax"],
+            answer["totals"]["gross"],
+        ]
+    )
