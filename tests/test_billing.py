@@ -10,6 +10,8 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ev_charging.billing.cashier import REPEATED_STOP
@@ -330,3 +332,26 @@ async def test_meter_stop_below_start_and_replayed_stop_are_flagged(
     bill = await bill_of(init_integration, normal)
     assert bill.flags == {REPEATED_STOP}
     assert (bill.gross, bill.energy_wh, bill.final) == (Decimal("3.00"), Decimal(10_000), True)
+    # A stop for a transaction nobody knows is kept for review too.
+    await charger.stop_transaction(424_242, meter_stop=1, timestamp=T0 + timedelta(hours=5))
+    await hass.async_block_till_done()
+    reviews = await init_integration.runtime_data.ledger.open_reviews()
+    assert [(r["transaction_id"], r["kind"]) for r in reviews] == [
+        (backwards, f"{METER_STOP_BELOW_START},{REGISTER_ROLLBACK}"),
+        (normal, REPEATED_STOP),
+        (424_242, "unknown_transaction"),
+    ]
+
+    # A repair issue says so; its fix flow lists them and marks them reviewed.
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "sessions_need_review")
+    assert issue is not None
+    assert issue.translation_placeholders == {"count": "3"}
+    assert await async_setup_component(hass, "repairs", {})
+    flows = hass.data["repairs"]["flow_manager"]
+    result = await flows.async_init(DOMAIN, data={"issue_id": issue.issue_id})
+    assert result["step_id"] == "confirm"
+    assert "424242: unknown_transaction" in result["description_placeholders"]["reviews"]
+    result = await flows.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "sessions_need_review") is None
+    assert await init_integration.runtime_data.ledger.open_reviews() == []

@@ -31,6 +31,7 @@ from .runtime import (
     EvChargingConfigEntry,
     EvChargingData,
     HomeAssistantListener,
+    async_update_review_issue,
     settings_from_entry,
 )
 from .services import async_setup_services
@@ -97,6 +98,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
     entry.async_on_unload(async_schedule_month_end(hass, entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Sessions flagged before a restart still wait for review.
+    await async_update_review_issue(hass, entry)
     return True
 
 

@@ -152,6 +152,18 @@ MIGRATIONS: tuple[str, ...] = (
         price TEXT NOT NULL,
         PRIMARY KEY (entity_id, at)
     );
+    -- What needs a person's look before it is billed: flagged sessions, stops of unknown
+    -- transactions. Kept when reviewed, with the moment.
+    CREATE TABLE reviews (
+        review_id INTEGER PRIMARY KEY,
+        charger_id TEXT NOT NULL,
+        transaction_id INTEGER,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reviewed_at TEXT,
+        UNIQUE (charger_id, transaction_id, kind)
+    );
     """,
 )
 
@@ -793,6 +805,47 @@ class Ledger:
             return [(t, bills[t.transaction_id]) for t in transactions]
 
         return self.submit(operation)
+
+    def add_review(
+        self,
+        charger_id: str,
+        transaction_id: int | None,
+        kind: str,
+        detail: str,
+        at: datetime,
+    ) -> asyncio.Future[None]:
+        """Note something that needs a person's look (once per session and kind)."""
+        return self.submit(
+            _execute(
+                "INSERT OR IGNORE INTO reviews (charger_id, transaction_id, kind, detail, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (charger_id, transaction_id, kind, detail, _ts(at)),
+            )
+        )
+
+    def open_reviews(self) -> asyncio.Future[list[dict[str, Any]]]:
+        """What still needs a look, oldest first."""
+        return self.submit(
+            lambda c: [
+                {
+                    "charger_id": row[0],
+                    "transaction_id": row[1],
+                    "kind": row[2],
+                    "detail": row[3],
+                    "at": row[4],
+                }
+                for row in c.execute(
+                    "SELECT charger_id, transaction_id, kind, detail, at FROM reviews"
+                    " WHERE reviewed_at IS NULL ORDER BY review_id"
+                )
+            ]
+        )
+
+    def mark_reviewed(self, at: datetime) -> asyncio.Future[None]:
+        """Everything open so far has been looked at."""
+        return self.submit(
+            _execute("UPDATE reviews SET reviewed_at = ? WHERE reviewed_at IS NULL", (_ts(at),))
+        )
 
     def save_price(self, entity_id: str, at: datetime, price: Decimal) -> asyncio.Future[None]:
         """Record a dynamic price sensor's value from a moment on."""

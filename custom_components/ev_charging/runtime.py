@@ -150,6 +150,27 @@ def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSetti
     )
 
 
+ISSUE_REVIEW = "sessions_need_review"
+
+
+async def async_update_review_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """A fixable repair issue while sessions wait for review; the fix marks them reviewed."""
+    reviews = await entry.runtime_data.ledger.open_reviews()
+    if not reviews:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_REVIEW)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_REVIEW,
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_REVIEW,
+        translation_placeholders={"count": str(len(reviews))},
+        data={"entry_id": entry.entry_id},
+    )
+
+
 def device_identifier(charger_id: str) -> tuple[str, str]:
     """The device registry identifier of a charger."""
     return (DOMAIN, charger_id)
@@ -187,6 +208,11 @@ class HomeAssistantListener:
             serial_number=charger.serial_number,
             sw_version=charger.firmware,
         )
+
+    @callback
+    def review_needed(self) -> None:
+        """A session was flagged for review: the repair issue says how many wait."""
+        self.hass.async_create_task(async_update_review_issue(self.hass, self.entry))
 
     @callback
     def insecure_chargers(self, charger_ids: list[str]) -> None:

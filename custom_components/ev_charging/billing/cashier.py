@@ -24,6 +24,9 @@ _THOUSAND = Decimal(1000)
 
 REPEATED_STOP = "repeated_stop"
 """A StopTransaction came again for a session already stopped (replayed after a restart)."""
+NEVER_STOPPED = "never_stopped"
+"""A new session began on the connector before this one's StopTransaction: billed up to its
+last reading."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,16 @@ class OpenBill:
 class Cashier:
     """Prices sessions as their messages come; plain Python, driven by the central system."""
 
-    def __init__(self, ledger: Ledger, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        now: Callable[[], datetime],
+        review_needed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.ledger = ledger
         self.now = now
+        self.review_needed = review_needed
+        """Called when a session was flagged for review."""
         self.settings = BillingSettings()
         self.open: dict[int, OpenBill] = {}
         self._by_connector: dict[tuple[str, int], int] = {}
@@ -135,6 +145,14 @@ class Cashier:
         """Give a new session its bill, fixed to the tariff version that applies now."""
         if transaction.transaction_id in self.open:
             return  # a retried StartTransaction
+        key = (charger_id, transaction.connector_id)
+        if (previous := self.open.get(self._by_connector.get(key, -1))) is not None:
+            # The connector never reported Available in between: the earlier car left when
+            # this session began, so its bill is final now.
+            previous.idle.status("Available", transaction.started_at)
+            if previous.stop is None:
+                previous.flags.add(NEVER_STOPPED)
+            await self._finish(previous)
         tariff = self._tariff_for(
             charger_id, None if account is None else self.settings.account_tariffs.get(account)
         )
@@ -173,7 +191,7 @@ class Cashier:
         """
         if (open_bill := self.open.get(transaction.transaction_id)) is None:
             # Final already (a final bill has its stop), or never priced.
-            await self._flag_stored(transaction.transaction_id, REPEATED_STOP)
+            await self._flag_stored(transaction, REPEATED_STOP)
             return
         if open_bill.stop is not None:
             open_bill.flags.add(REPEATED_STOP)
@@ -223,7 +241,18 @@ class Cashier:
         key = (transaction.charger_id, transaction.connector_id)
         if self._by_connector.get(key) == transaction.transaction_id:
             del self._by_connector[key]
-        self._finished[key] = await self._checkpoint(open_bill, final=True)
+        bill = self._finished[key] = await self._checkpoint(open_bill, final=True)
+        if bill.flags:
+            await self.flag_for_review(
+                transaction.charger_id, transaction.transaction_id, ",".join(sorted(bill.flags))
+            )
+
+    async def flag_for_review(
+        self, charger_id: str, transaction_id: int | None, kind: str, detail: str = ""
+    ) -> None:
+        """Put something in the ledger's review list and tell Home Assistant."""
+        await self.ledger.add_review(charger_id, transaction_id, kind, detail, self.now())
+        self.review_needed()
 
     async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> Bill:
         now = self.now()
@@ -251,12 +280,14 @@ class Cashier:
         )
         return bill
 
-    async def _flag_stored(self, transaction_id: int, flag: str) -> None:
+    async def _flag_stored(self, transaction: TransactionRecord, flag: str) -> None:
+        transaction_id = transaction.transaction_id
         for record in await self.ledger.load_bills(transaction_id=transaction_id):
             if flag not in record.flags:
                 await self.ledger.save_bill(
                     replace(record, flags=record.flags | {flag}), self.now()
                 )
+                await self.flag_for_review(transaction.charger_id, transaction_id, flag)
 
 
 def _points(readings: Iterable[MeterReading]) -> list[MeterPoint]:

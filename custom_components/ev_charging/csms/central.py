@@ -55,6 +55,9 @@ class CentralListener(Protocol):
     def insecure_chargers(self, charger_ids: list[str]) -> None:
         """The connected chargers without a password (OCPP security profile 0), sorted."""
 
+    def review_needed(self) -> None:
+        """A session (or a stop of an unknown one) was flagged for review in the ledger."""
+
 
 class CentralSystem:
     """Hosts the OCPP 1.6J websocket endpoint and keeps every charger's state."""
@@ -74,7 +77,7 @@ class CentralSystem:
         self.connections: dict[str, ChargerConnection] = {}
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.cashier = Cashier(ledger, now)
+        self.cashier = Cashier(ledger, now, listener.review_needed)
         self.cashier.configure(settings.billing)
         self._list_locks: dict[str, asyncio.Lock] = {}
         # Connectors where a free-charging start was asked for and has not begun yet.
@@ -575,6 +578,12 @@ class CentralSystem:
                 "%s: StopTransaction for unknown transaction %s kept as a raw frame only",
                 charger.charger_id,
                 transaction_id,
+            )
+            await self.cashier.flag_for_review(
+                charger.charger_id,
+                transaction_id,
+                "unknown_transaction",
+                f"meterStop {payload['meter_stop']} Wh at {payload['timestamp']}",
             )
             charger.notify()
             return id_tag_info

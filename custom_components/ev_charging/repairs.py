@@ -1,0 +1,53 @@
+"""Repair flows: sessions flagged for review are looked at, then marked reviewed."""
+
+from typing import Any
+
+from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from .runtime import EvChargingConfigEntry, async_update_review_issue
+
+# The review list names this many items; the ledger keeps them all.
+LISTED = 10
+
+
+class ReviewFlow(RepairsFlow):
+    """Shows what was flagged; confirming marks it all reviewed."""
+
+    def __init__(self, entry: EvChargingConfigEntry) -> None:
+        self.entry = entry
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
+        """Show the flagged sessions."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """List them; on submit they are marked reviewed."""
+        ledger = self.entry.runtime_data.ledger
+        if user_input is not None:
+            await ledger.mark_reviewed(dt_util.utcnow())
+            await async_update_review_issue(self.hass, self.entry)
+            return self.async_create_entry(data={})
+        reviews = await ledger.open_reviews()
+        lines = [
+            f"- {r['at'][:16].replace('T', ' ')} {r['charger_id']}"
+            f" transaction {r['transaction_id']}: {r['kind']} {r['detail']}".rstrip()
+            for r in reviews[:LISTED]
+        ]
+        if len(reviews) > LISTED:
+            lines.append(f"- … and {len(reviews) - LISTED} more")
+        return self.async_show_form(
+            step_id="confirm", description_placeholders={"reviews": "\n".join(lines)}
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    """The flow that fixes an issue of this integration."""
+    entry = hass.config_entries.async_get_entry(str((data or {})["entry_id"]))
+    assert entry is not None
+    return ReviewFlow(entry)
