@@ -193,12 +193,14 @@ async def test_time_of_use_boundary(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """22:30-23:30 in Amsterdam, day band until 23:00: half at 0.40, half at 0.20."""
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
     await add_tariff(
         hass,
         init_integration,
         **{CONF_PRICE_PER_KWH: "0.20", CONF_TIME_OF_USE: "daily 07:00-23:00 0.40"},
     )
+    # Bands are read in Home Assistant's time zone, also when it changes later.
+    await hass.config.async_update(time_zone="Europe/Amsterdam")
+    await hass.async_block_till_done()
     charger = await make_charger("CP-1")
     transaction_id = await session(charger, stop=(60, 2_000))
     bill = await bill_of(init_integration, transaction_id)
@@ -355,3 +357,29 @@ async def test_meter_stop_below_start_and_replayed_stop_are_flagged(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert ir.async_get(hass).async_get_issue(DOMAIN, "sessions_need_review") is None
     assert await init_integration.runtime_data.ledger.open_reviews() == []
+
+
+async def test_session_that_ended_while_home_assistant_was_down(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """The stop sent on reconnect carries its past timestamp: priced as it happened."""
+    await hass.config.async_update(time_zone="Europe/Amsterdam")
+    await set_vat(hass, init_integration, True, "0")
+    await add_tariff(
+        hass,
+        init_integration,
+        **{CONF_PRICE_PER_KWH: "0.20", CONF_TIME_OF_USE: "daily 07:00-23:00 0.40"},
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger, readings=((15, 500),))
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    # Meanwhile the car finished at 23:30 local; the charger reports it when it is back.
+    await charger.connect()
+    await charger.stop_transaction(
+        transaction_id, meter_stop=2_000, timestamp=T0 + timedelta(hours=1)
+    )
+    await charger.status(1, "Available", timestamp=T0 + timedelta(hours=1))
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.gross, bill.flags, bill.final) == (Decimal("0.60"), frozenset(), True)

@@ -5,8 +5,8 @@ import ssl
 from datetime import datetime
 from pathlib import Path
 
-from homeassistant.const import CONF_HOST, CONF_PORT, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import CONF_HOST, CONF_PORT, EVENT_CORE_CONFIG_UPDATE, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
@@ -97,6 +97,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
 
     entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
     entry.async_on_unload(async_schedule_month_end(hass, entry))
+
+    async def core_config_updated(event: Event) -> None:
+        # Tariffs read time-of-use bands in Home Assistant's time zone, in its currency.
+        await _async_options_updated(hass, entry)
+
+    entry.async_on_unload(hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, core_config_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Sessions flagged before a restart still wait for review.
     await async_update_review_issue(hass, entry)
