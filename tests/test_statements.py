@@ -126,7 +126,7 @@ async def test_a_month_of_sessions(
     first_of_december = datetime(2026, 12, 1, 0, 0, 1, tzinfo=AMSTERDAM)
     freezer.move_to(first_of_december)
     async_fire_time_changed(hass, first_of_december)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     [event] = events
     assert event.data["month"] == "2026-11"
     assert set(event.data["accounts"]) == {"Unit 1", "Unit 2", "Unit 3"}

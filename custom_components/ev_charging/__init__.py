@@ -36,6 +36,7 @@ from .runtime import (
 )
 from .services import async_setup_services
 from .statements import async_schedule_month_end
+from .usage_statistics import async_track_usage_statistics
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -97,6 +98,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
 
     entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
     entry.async_on_unload(async_schedule_month_end(hass, entry))
+    entry.async_on_unload(async_track_usage_statistics(hass, entry))
 
     async def core_config_updated(event: Event) -> None:
         # Tariffs read time-of-use bands in Home Assistant's time zone, in its currency.

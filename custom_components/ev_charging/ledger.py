@@ -847,6 +847,33 @@ class Ledger:
             _execute("UPDATE reviews SET reviewed_at = ? WHERE reviewed_at IS NULL", (_ts(at),))
         )
 
+    def load_pieces(
+        self, start: datetime, end: datetime
+    ) -> asyncio.Future[list[tuple[str | None, list[dict[str, str]]]]]:
+        """The account and priced pieces of every bill whose session overlaps [start, end)."""
+        return self.submit(
+            lambda c: [
+                (account, json.loads(pieces))
+                for account, pieces in c.execute(
+                    "SELECT b.account, b.pieces FROM session_bills b"
+                    " JOIN transactions t USING (transaction_id)"
+                    " WHERE t.started_at < ? AND (t.stopped_at IS NULL OR t.stopped_at >= ?)",
+                    (_ts(end), _ts(start)),
+                )
+            ]
+        )
+
+    def first_session_start(self) -> asyncio.Future[datetime | None]:
+        """When the oldest priced session started."""
+        return self.submit(
+            lambda c: _dt(
+                c.execute(
+                    "SELECT MIN(t.started_at) FROM session_bills b"
+                    " JOIN transactions t USING (transaction_id)"
+                ).fetchone()[0]
+            )
+        )
+
     def save_price(self, entity_id: str, at: datetime, price: Decimal) -> asyncio.Future[None]:
         """Record a dynamic price sensor's value from a moment on."""
         return self.submit(

@@ -8,7 +8,7 @@ depends only on the readings, never on when they arrived: a restart changes noth
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
@@ -17,6 +17,13 @@ from .tariff import ZERO, Tariff, price_at
 
 _THOUSAND = Decimal(1000)
 _SIXTY = Decimal(60)
+_HOUR = timedelta(hours=1)
+
+
+def _hour_of(moment: datetime) -> datetime:
+    """The UTC hour a moment falls in (statistics are kept per UTC hour)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
 
 # Why a session needs a second look; kept with the session in the ledger.
 REGISTER_ROLLBACK = "register_rollback"
@@ -160,6 +167,11 @@ class SessionPricer:
             self._add_piece(start, end, share, self._kwh_price(start))
 
     def _edges(self, start: datetime, end: datetime) -> Iterable[datetime]:
+        # Whole hours too: hourly usage statistics are read from the pieces.
+        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + _HOUR
+        while hour < end:
+            yield hour
+            hour += _HOUR
         yield from self.tariff.band_edges(start, end)
         if self.tariff.dynamic is not None:
             yield from (when for when, _ in self.history if start < when < end)
@@ -174,9 +186,16 @@ class SessionPricer:
         return self.tariff.kwh_price(moment, source)
 
     def _add_piece(self, start: datetime, end: datetime, energy: Decimal, price: Decimal) -> None:
-        # Consecutive intervals at one price are one piece: the record stays short.
-        if self.pieces and self.pieces[-1].price_per_kwh == price and self.pieces[-1].end == start:
-            self.pieces[-1].end = end
-            self.pieces[-1].energy_wh += energy
+        # Consecutive intervals at one price within one hour are one piece: the record stays
+        # short, and each piece still falls in a single hour.
+        last = self.pieces[-1] if self.pieces else None
+        if (
+            last is not None
+            and last.price_per_kwh == price
+            and last.end == start
+            and _hour_of(last.start) == _hour_of(start)
+        ):
+            last.end = end
+            last.energy_wh += energy
         else:
             self.pieces.append(PricedPiece(start, end, energy, price))
