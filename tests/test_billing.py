@@ -68,13 +68,16 @@ async def add_tariff(hass: HomeAssistant, entry: MockConfigEntry, **fields: Any)
     return subentry.subentry_id
 
 
-async def set_vat(hass: HomeAssistant, entry: MockConfigEntry, include: bool, percent: str) -> None:
+async def set_vat(
+    hass: HomeAssistant, entry: MockConfigEntry, include: bool, percent: str, **more: str
+) -> None:
+    """The billing options: VAT, and what else is given (the electricity price)."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "billing"}
     )
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_PRICES_INCLUDE_VAT: include, CONF_VAT_PERCENT: percent}
+        result["flow_id"], {CONF_PRICES_INCLUDE_VAT: include, CONF_VAT_PERCENT: percent} | more
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()

@@ -101,12 +101,16 @@ async def test_all_measurands_reach_entities(
 async def test_lean_default_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A one-connector charger enables ten entities by default; extras are disabled."""
+    """A one-connector charger enables twelve entities by default; extras are disabled."""
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     await hass.async_block_till_done()
     entries = er.async_entries_for_config_entry(er.async_get(hass), init_integration.entry_id)
-    enabled = sorted(e.unique_id for e in entries if e.disabled_by is None)
+    enabled = sorted(
+        e.unique_id
+        for e in entries
+        if e.disabled_by is None and not e.unique_id.startswith("account_")
+    )
     assert enabled == [
         "CP-1|1|charging",
         "CP-1|1|energy_register",
@@ -117,6 +121,8 @@ async def test_lean_default_entities(
         "CP-1|connected",
         "CP-1|current_limit",
         "CP-1|energy_price",
+        "CP-1|margin",
+        "CP-1|revenue",
         "CP-1|status",
     ]
 

@@ -24,6 +24,7 @@ from custom_components.ev_charging.const import (
 from custom_components.ev_charging.statements import EVENT_STATEMENT_READY
 
 from .conftest import ChargerFactory
+from .helpers import entity_state
 from .test_billing import add_tariff, set_vat
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -63,7 +64,7 @@ async def test_a_month_of_sessions(
 ) -> None:
     """Statement totals equal the sum of their sessions; month end writes CSVs and says so."""
     entry = init_integration
-    await set_vat(hass, entry, True, "21")
+    await set_vat(hass, entry, True, "21", electricity_price="0.10")
     await add_tariff(hass, entry, **{CONF_PRICE_PER_KWH: "0.3333", CONF_SESSION_FEE: "0.25"})
     for name in sorted(set(TAGS.values())):
         await add_account(hass, entry, name)
@@ -120,6 +121,26 @@ async def test_a_month_of_sessions(
     assert unit2["totals"]["gross"] == answer["accounts"][1]["gross"]
     assert {s["account"] for s in unit2["sessions"]} == {"Unit 2"}
 
+    # The account sensors say the same; the charger's revenue counts October too.
+    def state(unique_id: str) -> Decimal:
+        return Decimal(entity_state(hass, "sensor", unique_id).state)
+
+    accounts = {s.title: s.subentry_id for s in entry.get_subentries_of_type(SUBENTRY_ACCOUNT)}
+    for listed_account in answer["accounts"]:
+        account = accounts[listed_account["name"]]
+        assert state(f"account_{account}|cost_this_month") == Decimal(listed_account["gross"])
+        assert state(f"account_{account}|energy_this_month") == Decimal(
+            listed_account["energy_kwh"]
+        )
+    everything: Any = [bill for bill in await entry.runtime_data.ledger.load_bills() if bill.final]
+    assert state("CP-1|revenue") == sum(b.gross for b in everything)
+    assert state("CP-1|margin") == pytest.approx(
+        sum(b.net - b.energy_wh / 1000 * Decimal("0.10") for b in everything)
+    )
+    unit1 = accounts["Unit 1"]
+    lifetime = state(f"account_{unit1}|cost_lifetime")
+    assert lifetime > state(f"account_{unit1}|cost_this_month")  # October counts here
+
     # Month end: CSV files for November and an event naming them.
     events: list[Event] = []
     hass.bus.async_listen(EVENT_STATEMENT_READY, events.append)
@@ -128,6 +149,13 @@ async def test_a_month_of_sessions(
     async_fire_time_changed(hass, first_of_december)
     await hass.async_block_till_done(wait_background_tasks=True)
     [event] = events
+    # December starts at zero; lifetime totals stay.
+    assert state(f"account_{unit1}|cost_this_month") == 0
+    assert state(f"account_{unit1}|cost_lifetime") == lifetime
+    assert (
+        entity_state(hass, "sensor", f"account_{unit1}|cost_this_month").attributes["last_reset"]
+        == "2026-12-01T00:00:00+01:00"
+    )
     assert event.data["month"] == "2026-11"
     assert set(event.data["accounts"]) == {"Unit 1", "Unit 2", "Unit 3"}
     unit1_csv = await asyncio.to_thread(Path(event.data["accounts"]["Unit 1"]).read_text)

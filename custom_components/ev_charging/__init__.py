@@ -10,6 +10,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
@@ -33,9 +34,10 @@ from .runtime import (
     HomeAssistantListener,
     async_update_review_issue,
     settings_from_entry,
+    signal_accounts_changed,
 )
 from .services import async_setup_services
-from .statements import async_schedule_month_end
+from .statements import async_schedule_month_end, month_bounds
 from .usage_statistics import async_track_usage_statistics
 
 PLATFORMS: list[Platform] = [
@@ -89,6 +91,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         await ledger.close()
         raise
     entry.runtime_data = data = EvChargingData(ledger, central)
+    await central.cashier.open_book(month_bounds(None, dt_util.utcnow())[0])
     data.unfollow_prices = async_follow_price_sensors(hass, central)
     entry.async_on_unload(lambda: data.unfollow_prices())
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
@@ -134,7 +137,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) 
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:
-    # Options apply live: restarting the server would drop every charger.
+    # Options apply live: restarting the server would drop every charger. Accounts may have
+    # been added: their sensors are added by the sensor platform.
+    async_dispatcher_send(hass, signal_accounts_changed(entry.entry_id))
     data = entry.runtime_data
     data.central.apply_settings(settings_from_entry(hass, entry))
     # Tariffs may now follow other price sensors.

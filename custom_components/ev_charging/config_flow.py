@@ -20,6 +20,8 @@ from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -34,6 +36,8 @@ from .const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
     CONF_CHARGERS,
+    CONF_ELECTRICITY_PRICE,
+    CONF_ELECTRICITY_PRICE_SENSOR,
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
@@ -404,16 +408,21 @@ class EvChargingOptionsFlow(OptionsFlow):
         options = self.config_entry.options
         errors: dict[str, str] = {}
         if user_input is not None:
-            try:
-                vat = parse_amount(str(user_input[CONF_VAT_PERCENT]))
-            except ValueError:
-                errors[CONF_VAT_PERCENT] = "invalid_amount"
-            else:
+            amounts: dict[str, str] = {}
+            for key in (CONF_VAT_PERCENT, CONF_ELECTRICITY_PRICE):
+                try:
+                    amounts[key] = str(parse_amount(str(user_input.get(key) or "0")))
+                except ValueError:
+                    errors[key] = "invalid_amount"
+            if not errors:
                 return self.async_create_entry(
                     data={
                         **options,
                         CONF_PRICES_INCLUDE_VAT: user_input[CONF_PRICES_INCLUDE_VAT],
-                        CONF_VAT_PERCENT: str(vat),
+                        **amounts,
+                        CONF_ELECTRICITY_PRICE_SENSOR: user_input.get(
+                            CONF_ELECTRICITY_PRICE_SENSOR
+                        ),
                     }
                 )
         return self.async_show_form(
@@ -427,6 +436,14 @@ class EvChargingOptionsFlow(OptionsFlow):
                     vol.Required(
                         CONF_VAT_PERCENT, default=options.get(CONF_VAT_PERCENT, "0")
                     ): TextSelector(),
+                    vol.Optional(
+                        CONF_ELECTRICITY_PRICE,
+                        default=options.get(CONF_ELECTRICITY_PRICE, "0"),
+                    ): TextSelector(),
+                    vol.Optional(
+                        CONF_ELECTRICITY_PRICE_SENSOR,
+                        description={"suggested_value": options.get(CONF_ELECTRICITY_PRICE_SENSOR)},
+                    ): EntitySelector(EntitySelectorConfig(domain=["sensor", "input_number"])),
                 }
             ),
             errors=errors,

@@ -46,6 +46,8 @@ CONF_VERSION: Final = "version"
 CONF_PRICES_INCLUDE_VAT: Final = "prices_include_vat"
 CONF_VAT_PERCENT: Final = "vat_percent"
 CONF_TARIFF: Final = "tariff"
+CONF_ELECTRICITY_PRICE: Final = "electricity_price"
+CONF_ELECTRICITY_PRICE_SENSOR: Final = "electricity_price_sensor"
 # An account (a condo unit, a household) is a config subentry; tags name their account.
 SUBENTRY_ACCOUNT: Final = "account"
 CONF_ACCOUNT: Final = "account"

@@ -133,6 +133,7 @@ MIGRATIONS: tuple[str, ...] = (
         session_fee TEXT NOT NULL,
         idle_seconds TEXT NOT NULL,
         idle_fee TEXT NOT NULL,
+        electricity_cost TEXT NOT NULL,
         net TEXT NOT NULL,
         tax TEXT NOT NULL,
         gross TEXT NOT NULL,
@@ -238,6 +239,8 @@ class BillRecord:
     tax: Decimal
     gross: Decimal
     pieces: list[dict[str, str]]
+    electricity_cost: Decimal
+    """What the electricity cost the owner (for the cost-recovery margin)."""
     flags: frozenset[str]
     idle_clock: dict[str, Any]
     unplugged_at: datetime | None
@@ -715,12 +718,13 @@ class Ledger:
             _execute(
                 "INSERT INTO session_bills (transaction_id, account, tariff_id, tariff_version,"
                 " tariff, currency, energy_wh, energy_cost, session_fee, idle_seconds, idle_fee,"
-                " net, tax, gross, pieces, flags, idle_clock, unplugged_at, final,"
-                " payment_reference, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " electricity_cost, net, tax, gross, pieces, flags, idle_clock, unplugged_at,"
+                " final, payment_reference, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (transaction_id) DO UPDATE SET"
                 " energy_wh = excluded.energy_wh, energy_cost = excluded.energy_cost,"
                 " idle_seconds = excluded.idle_seconds, idle_fee = excluded.idle_fee,"
+                " electricity_cost = excluded.electricity_cost,"
                 " net = excluded.net, tax = excluded.tax, gross = excluded.gross,"
                 " pieces = excluded.pieces, flags = excluded.flags,"
                 " idle_clock = excluded.idle_clock, unplugged_at = excluded.unplugged_at,"
@@ -737,6 +741,7 @@ class Ledger:
                     str(bill.session_fee),
                     str(bill.idle_seconds),
                     str(bill.idle_fee),
+                    str(bill.electricity_cost),
                     str(bill.net),
                     str(bill.tax),
                     str(bill.gross),
@@ -767,7 +772,7 @@ class Ledger:
                 for row in c.execute(
                     "SELECT transaction_id, account, tariff, energy_wh, energy_cost, session_fee,"
                     " idle_seconds, idle_fee, net, tax, gross, pieces, flags, idle_clock,"
-                    " unplugged_at, final, payment_reference FROM session_bills"
+                    " unplugged_at, final, payment_reference, electricity_cost FROM session_bills"
                     + where
                     + " ORDER BY transaction_id",
                     parameters,
@@ -788,8 +793,9 @@ class Ledger:
                 for row in connection.execute(
                     "SELECT b.transaction_id, b.account, b.tariff, b.energy_wh, b.energy_cost,"
                     " b.session_fee, b.idle_seconds, b.idle_fee, b.net, b.tax, b.gross, b.pieces,"
-                    " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference"
-                    " FROM session_bills b JOIN transactions t USING (transaction_id)"
+                    " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference,"
+                    " b.electricity_cost FROM session_bills b JOIN transactions t"
+                    " USING (transaction_id)"
                     " WHERE b.final = 1 AND t.started_at >= ? AND t.started_at < ?",
                     (_ts(start), _ts(end)),
                 )
@@ -845,6 +851,31 @@ class Ledger:
         """Everything open so far has been looked at."""
         return self.submit(
             _execute("UPDATE reviews SET reviewed_at = ? WHERE reviewed_at IS NULL", (_ts(at),))
+        )
+
+    def load_book_entries(
+        self,
+    ) -> asyncio.Future[list[tuple[str | None, str, datetime, Decimal, Decimal, Decimal, Decimal]]]:
+        """Every final bill: account, charger, start, energy (Wh), gross, net, electricity cost."""
+        return self.submit(
+            lambda c: [
+                (
+                    account,
+                    charger_id,
+                    datetime.fromisoformat(started_at),
+                    Decimal(energy_wh),
+                    Decimal(gross),
+                    Decimal(net),
+                    Decimal(electricity_cost),
+                )
+                for account, charger_id, started_at, energy_wh, gross, net, electricity_cost in (
+                    c.execute(
+                        "SELECT b.account, t.charger_id, t.started_at, b.energy_wh, b.gross,"
+                        " b.net, b.electricity_cost FROM session_bills b"
+                        " JOIN transactions t USING (transaction_id) WHERE b.final = 1"
+                    )
+                )
+            ]
         )
 
     def load_pieces(
@@ -940,7 +971,7 @@ class Ledger:
 def _bill(row: tuple[Any, ...]) -> BillRecord:
     (transaction_id, account, tariff, energy_wh, energy_cost, session_fee, idle_seconds,
      idle_fee, net, tax, gross, pieces, flags, idle_clock, unplugged_at, final,
-     payment_reference) = row  # fmt: skip
+     payment_reference, electricity_cost) = row  # fmt: skip
     return BillRecord(
         transaction_id=transaction_id,
         account=account,
@@ -954,6 +985,7 @@ def _bill(row: tuple[Any, ...]) -> BillRecord:
         tax=Decimal(tax),
         gross=Decimal(gross),
         pieces=json.loads(pieces),
+        electricity_cost=Decimal(electricity_cost),
         flags=frozenset(flag for flag in flags.split(",") if flag),
         idle_clock=json.loads(idle_clock),
         unplugged_at=_dt(unplugged_at),

@@ -11,13 +11,16 @@ from .csms.central import CentralSystem
 
 @callback
 def async_follow_price_sensors(hass: HomeAssistant, central: CentralSystem) -> Callable[[], None]:
-    """Record each dynamic tariff's sensor now and on every change; returns the unsubscribe."""
+    """Record the price sensors of dynamic tariffs and of the electricity the owner buys,
+    now and on every change; returns the unsubscribe."""
+    billing = central.settings.billing
     entity_ids = sorted(
         {
             tariff.dynamic.entity_id
-            for tariff in central.settings.billing.tariffs.values()
+            for tariff in billing.tariffs.values()
             if tariff.dynamic is not None
         }
+        | ({billing.electricity_price_sensor} if billing.electricity_price_sensor else set())
     )
     if not entity_ids:
         return lambda: None

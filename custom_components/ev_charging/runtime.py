@@ -93,6 +93,11 @@ def signal_charger_added(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_charger_added"
 
 
+def signal_accounts_changed(entry_id: str) -> str:
+    """Dispatcher signal: accounts may have been added."""
+    return f"{DOMAIN}_{entry_id}_accounts_changed"
+
+
 def signal_connector_added(entry_id: str) -> str:
     """Dispatcher signal: a charger reported a new connector."""
     return f"{DOMAIN}_{entry_id}_connector_added"

@@ -23,16 +23,25 @@ from homeassistant.const import (
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 from ocpp.v16.enums import ChargePointStatus
 
-from .billing_sensors import EnergyPriceSensor, SessionCostSensor
+from .billing_sensors import (
+    ACCOUNT_TOTALS,
+    CHARGER_TOTALS,
+    AccountSensor,
+    ChargerTotalsSensor,
+    EnergyPriceSensor,
+    SessionCostSensor,
+)
+from .const import GUEST_ACCOUNT, SUBENTRY_ACCOUNT
 from .csms.state import ChargerState, ConnectorState
 from .entity import ChargerEntity, ConnectorEntity, async_setup_charger_entities
-from .runtime import EvChargingConfigEntry
+from .runtime import EvChargingConfigEntry, signal_accounts_changed
 
 # Entities only write state when their charger pushes an update.
 PARALLEL_UPDATES = 0
@@ -213,6 +222,10 @@ async def async_setup_entry(
             ChargerSensor(charger, description) for description in CHARGER_SENSORS
         ]
         sensors.append(EnergyPriceSensor(charger, cashier, currency))
+        sensors.extend(
+            ChargerTotalsSensor(charger, description, cashier, currency)
+            for description in CHARGER_TOTALS
+        )
         return sensors
 
     def connector_sensors(charger: ChargerState, connector_id: int) -> list[SensorEntity]:
@@ -224,6 +237,31 @@ async def async_setup_entry(
 
     async_setup_charger_entities(
         hass, entry, async_add_entities, charger_sensors, connector_sensors
+    )
+    added: set[str] = set()
+
+    @callback
+    def add_accounts() -> None:
+        """Sensors for each account (and the kiosk's guests) not yet given them."""
+        accounts = [(GUEST_ACCOUNT, "Guests", None)] + [
+            (subentry.subentry_id, subentry.title, subentry.subentry_id)
+            for subentry in entry.get_subentries_of_type(SUBENTRY_ACCOUNT)
+        ]
+        for account, name, subentry_id in accounts:
+            if account in added:
+                continue
+            added.add(account)
+            async_add_entities(
+                [
+                    AccountSensor(account, name, description, cashier, currency)
+                    for description in ACCOUNT_TOTALS
+                ],
+                config_subentry_id=subentry_id,
+            )
+
+    add_accounts()
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_accounts_changed(entry.entry_id), add_accounts)
     )
 
 

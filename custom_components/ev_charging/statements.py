@@ -121,6 +121,7 @@ def async_schedule_month_end(hass: HomeAssistant, entry: ConfigEntry) -> Callabl
         cancel = async_track_point_in_time(hass, month_ended, next_month)
 
     async def month_ended(now: datetime) -> None:
+        entry.runtime_data.central.cashier.new_month(month_bounds(None, now)[0])
         await async_write_month(hass, entry, dt_util.as_local(now) - timedelta(days=1))
         schedule()
 

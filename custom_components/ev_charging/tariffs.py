@@ -26,6 +26,8 @@ from .billing.tariff import DynamicPrice, Tariff, parse_amount, parse_bands
 from .const import (
     CONF_CHARGERS,
     CONF_DEFAULT,
+    CONF_ELECTRICITY_PRICE,
+    CONF_ELECTRICITY_PRICE_SENSOR,
     CONF_IDLE_FEE,
     CONF_IDLE_GRACE,
     CONF_PRICE_FACTOR,
@@ -141,7 +143,10 @@ def billing_settings(hass: HomeAssistant, entry: ConfigEntry) -> BillingSettings
     # With a single tariff, that one is the default without being marked.
     default = marked[0] if marked else (subentries[0].subentry_id if len(subentries) == 1 else None)
     chargers: Mapping[str, Mapping[str, Any]] = entry.options.get(CONF_CHARGERS, {})
+    electricity_price = entry.options.get(CONF_ELECTRICITY_PRICE)
     return BillingSettings(
+        electricity_price=None if not electricity_price else Decimal(electricity_price),
+        electricity_price_sensor=entry.options.get(CONF_ELECTRICITY_PRICE_SENSOR) or None,
         account_tariffs={
             account.subentry_id: account.data[CONF_TARIFF]
             for account in entry.get_subentries_of_type(SUBENTRY_ACCOUNT)

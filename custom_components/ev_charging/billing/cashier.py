@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ..ledger import BillRecord, Ledger, MeterReading, TransactionRecord
+from .book import Book, BookEntry
 from .idle import IdleClock
 from .pricing import Bill, MeterPoint, SessionPricer
-from .tariff import Tariff, choose_tariff
+from .tariff import Tariff, choose_tariff, price_at
 
 _LOGGER = logging.getLogger(__name__)
 _THOUSAND = Decimal(1000)
@@ -39,6 +40,10 @@ class BillingSettings:
     """charger id -> tariff id."""
     account_tariffs: Mapping[str, str] = field(default_factory=dict)
     """account id -> tariff id."""
+    electricity_price: Decimal | None = None
+    """What a kWh costs the owner (fixed), for the cost-recovery margin."""
+    electricity_price_sensor: str | None = None
+    """Or a sensor with that price; it goes before the fixed price."""
 
 
 @dataclass(slots=True)
@@ -80,6 +85,29 @@ class Cashier:
         """The last final bill per connector, shown until the next session starts."""
         self.prices: dict[str, list[tuple[datetime, Decimal]]] = {}
         """Dynamic price sensor -> (from when, price) in time order."""
+        self.book = Book()
+        self._book_listeners: list[Callable[[], None]] = []
+
+    async def open_book(self, month_start: datetime) -> None:
+        """Total the final bills, this month's from month_start on."""
+        self.book.reset(
+            (BookEntry(*row) for row in await self.ledger.load_book_entries()), month_start
+        )
+        self._book_changed()
+
+    def new_month(self, month_start: datetime) -> None:
+        """Monthly totals start again."""
+        self.book.new_month(month_start)
+        self._book_changed()
+
+    def add_book_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call listener whenever totals change; returns the function that stops it."""
+        self._book_listeners.append(listener)
+        return lambda: self._book_listeners.remove(listener)
+
+    def _book_changed(self) -> None:
+        for listener in list(self._book_listeners):
+            listener()
 
     async def load(self) -> None:
         """Rebuild unfinished bills (and the price history they need) from the ledger."""
@@ -209,6 +237,18 @@ class Cashier:
         else:
             await self._checkpoint(open_bill)
 
+    def _electricity_cost(self, bill: Bill) -> Decimal:
+        """What the session's energy cost the owner, piece by piece."""
+        settings = self.settings
+        history = self.prices.get(settings.electricity_price_sensor or "", [])
+        cost = Decimal(0)
+        for piece in bill.pieces:
+            price = price_at(history, piece.start) if history else None
+            if price is None:
+                price = settings.electricity_price or Decimal(0)
+            cost += piece.energy_wh / _THOUSAND * price
+        return cost
+
     def _tariff_for(self, charger_id: str, account_tariff: str | None) -> Tariff | None:
         settings = self.settings
         return choose_tariff(
@@ -242,6 +282,18 @@ class Cashier:
         if self._by_connector.get(key) == transaction.transaction_id:
             del self._by_connector[key]
         bill = self._finished[key] = await self._checkpoint(open_bill, final=True)
+        self.book.add(
+            BookEntry(
+                open_bill.account,
+                transaction.charger_id,
+                transaction.started_at,
+                bill.energy_wh,
+                bill.gross,
+                bill.net,
+                self._electricity_cost(bill),
+            )
+        )
+        self._book_changed()
         if bill.flags:
             await self.flag_for_review(
                 transaction.charger_id, transaction.transaction_id, ",".join(sorted(bill.flags))
@@ -271,6 +323,7 @@ class Cashier:
                 tax=bill.tax,
                 gross=bill.gross,
                 pieces=[piece.as_json() for piece in bill.pieces],
+                electricity_cost=self._electricity_cost(bill),
                 flags=bill.flags,
                 idle_clock=_idle_as_json(open_bill.idle),
                 unplugged_at=open_bill.idle.unplugged_at,
