@@ -1,6 +1,7 @@
 """Statements: a month of sessions for three accounts, totals to the cent, CSV line by line."""
 
 import asyncio
+import shutil
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -13,7 +14,12 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
 
 from custom_components.ev_charging.const import (
     CONF_PRICE_PER_KWH,
@@ -198,3 +204,49 @@ async def test_a_month_of_sessions(
             answer["totals"]["gross"],
         ]
     )
+
+
+async def test_blueprint_sends_the_statements(hass: HomeAssistant, config_dir: Path) -> None:
+    """The blueprint's automation sends the totals and attaches the files."""
+    blueprint = Path(__file__).parent.parent / "blueprints/automation/ev_charging"
+    target = config_dir / "blueprints/automation/ev_charging"
+    await asyncio.to_thread(target.mkdir, parents=True)
+    await asyncio.to_thread(shutil.copy, blueprint / "send_monthly_statements.yaml", target)
+    sent = async_mock_service(hass, "notify", "board_email")
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "use_blueprint": {
+                    "path": "ev_charging/send_monthly_statements.yaml",
+                    "input": {"notify_action": "notify.board_email"},
+                }
+            }
+        },
+    )
+    hass.bus.async_fire(
+        EVENT_STATEMENT_READY,
+        {
+            "month": "2026-11",
+            "summary": "/config/ev_charging/statements/2026-11/summary.csv",
+            "accounts": {"Unit 1": "/config/ev_charging/statements/2026-11/unit_1.csv"},
+            "totals": {
+                "sessions": 3,
+                "energy_kwh": "21.5",
+                "net": "5.33",
+                "tax": "1.12",
+                "gross": "6.45",
+            },
+        },
+    )
+    await hass.async_block_till_done()
+    [call] = sent
+    assert call.data["title"] == "Charging statements 2026-11"
+    assert call.data["message"].startswith("3 sessions, 21.5 kWh, 6.45 (5.33 + VAT 1.12).")
+    assert call.data["data"] == {
+        "images": [
+            "/config/ev_charging/statements/2026-11/summary.csv",
+            "/config/ev_charging/statements/2026-11/unit_1.csv",
+        ]
+    }
