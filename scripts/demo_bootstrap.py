@@ -8,6 +8,7 @@ Run with the project's venv Python (it needs aiohttp, which Home Assistant bring
     demo_bootstrap.py wait-port HOST PORT [SEC]  wait until a TCP port accepts connections
     demo_bootstrap.py tags URL                   the demo's ID tags (a resident, a lost card)
     demo_bootstrap.py password URL CHARGER FILE  give CHARGER a password unless FILE has one
+    demo_bootstrap.py billing URL                a tariff, an account, VAT; livelier metering
 
 Every command prints what it does on stderr and exits non-zero with a message when it fails.
 """
@@ -241,18 +242,27 @@ class Api:
         async with self.session.post(f"{self.url}{path}", json=body, headers=self.headers) as resp:
             return await _json(resp, what)
 
-    async def current_user(self) -> dict[str, Any]:
-        """The logged-in user as the frontend sees it (websocket auth/current_user)."""
+    async def subentries(self, entry_id: str) -> list[dict[str, Any]]:
+        """A config entry's subentries (websocket config_entries/subentries/list)."""
+        return list(
+            await self._websocket({"type": "config_entries/subentries/list", "entry_id": entry_id})
+        )
+
+    async def _websocket(self, command: dict[str, Any]) -> Any:
         async with self.session.ws_connect(f"{self.url}/api/websocket") as ws:
             await ws.receive_json()  # auth_required
             await ws.send_json({"type": "auth", "access_token": self.headers["Authorization"][7:]})
             if (msg := await ws.receive_json())["type"] != "auth_ok":
                 raise DemoError(f"websocket login failed: {msg}")
-            await ws.send_json({"id": 1, "type": "auth/current_user"})
+            await ws.send_json({"id": 1, **command})
             msg = await ws.receive_json()
         if not msg.get("success"):
-            raise DemoError(f"auth/current_user failed: {msg}")
-        return dict(msg["result"])
+            raise DemoError(f"{command['type']} failed: {msg}")
+        return msg["result"]
+
+    async def current_user(self) -> dict[str, Any]:
+        """The logged-in user as the frontend sees it (websocket auth/current_user)."""
+        return dict(await self._websocket({"type": "auth/current_user"}))
 
 
 async def _json(resp: aiohttp.ClientResponse, what: str) -> Any:
@@ -467,6 +477,73 @@ async def new_password(url: str, charger_id: str) -> str:
         return str(step["description_placeholders"]["password"])
 
 
+# --- billing ---------------------------------------------------------------------------------
+
+# Sessions of SIMTAG are billed to this account with this tariff (amounts as text: exact).
+DEMO_ACCOUNT = "Unit 1"
+DEMO_TARIFF: dict[str, Any] = {
+    "name": "Residents",
+    "price_per_kwh": "0.35",
+    "session_fee": "0.50",
+    "idle_fee_per_minute": "0.10",
+    "idle_grace_minutes": 30,
+    "time_of_use": "mon-fri 17:00-21:00 0.45",
+    "default": True,
+}
+DEMO_OPTIONS = {
+    # Meter values every 10 s instead of 60, so simulated sessions end within minutes.
+    "settings": {"meter_value_interval": 10},
+    "billing": {"prices_include_vat": True, "vat_percent": "21", "electricity_price": "0.22"},
+}
+
+
+async def ensure_billing(url: str) -> None:
+    """Billing options, the demo account and tariff (each once), SIMTAG on that account."""
+    async with aiohttp.ClientSession() as session, Api(session, url) as api:
+        entries = await api.get(
+            "/api/config/config_entries/entry", "list config entries", domain=DOMAIN
+        )
+        if not entries:
+            raise DemoError(f"no {DOMAIN} config entry to set billing up on")
+        entry_id = entries[0]["entry_id"]
+        for step, values in DEMO_OPTIONS.items():
+            await _options_step(api, entry_id, step, values)
+        existing = {(s["subentry_type"], s["title"]) for s in await api.subentries(entry_id)}
+        for kind, data in (("account", {"name": DEMO_ACCOUNT}), ("tariff", DEMO_TARIFF)):
+            if (kind, data["name"]) in existing:
+                continue
+            base = "/api/config/config_entries/subentries/flow"
+            step = await api.post(base, f"start adding {kind}", {"handler": [entry_id, kind]})
+            step = await api.post(f"{base}/{step['flow_id']}", f"add {kind}", data)
+            if step.get("type") != "create_entry":
+                raise DemoError(f"adding the {kind} failed: {step.get('errors') or step}")
+        await api.post(
+            f"/api/services/{DOMAIN}/set_id_tag",
+            "put SIMTAG on the account",
+            {"id_tag": "SIMTAG", "account": DEMO_ACCOUNT},
+        )
+    say(
+        f"billing: tariff {DEMO_TARIFF['name']} ({DEMO_TARIFF['price_per_kwh']}/kWh, "
+        f"{DEMO_TARIFF['session_fee']} a session, 21 % VAT included), account {DEMO_ACCOUNT}"
+    )
+
+
+async def _options_step(api: Api, entry_id: str, step_id: str, values: dict[str, Any]) -> None:
+    """Open the options, choose a step, answer it from values and the form's defaults."""
+    base = "/api/config/config_entries/options/flow"
+    step = await api.post(base, "open the options", {"handler": entry_id})
+    flow = f"{base}/{step['flow_id']}"
+    step = await api.post(flow, f"choose {step_id}", {"next_step_id": step_id})
+    answer = {
+        field["name"]: values.get(field["name"], field.get("default"))
+        for field in step.get("data_schema") or []
+        if field["name"] in values or "default" in field
+    }
+    step = await api.post(flow, f"save {step_id}", answer)
+    if step.get("type") != "create_entry":
+        raise DemoError(f"options step {step_id} refused {answer}: {step.get('errors') or step}")
+
+
 # --- wait-port -------------------------------------------------------------------------------
 
 
@@ -493,6 +570,8 @@ def main(argv: list[str]) -> int:
                 asyncio.run(ensure_entry(url.rstrip("/")))
             case ["tags", url]:
                 asyncio.run(ensure_tags(url.rstrip("/")))
+            case ["billing", url]:
+                asyncio.run(ensure_billing(url.rstrip("/")))
             case ["password", url, charger_id, file]:
                 ensure_password(url.rstrip("/"), charger_id, Path(file))
             case ["wait-port", host, port, *rest]:
