@@ -14,7 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ev_charging.billing.cashier import REPEATED_STOP
+from custom_components.ev_charging.billing.cashier import PRICED_WHILE_DOWN, REPEATED_STOP
 from custom_components.ev_charging.billing.pricing import (
     METER_STOP_BELOW_START,
     REGISTER_ROLLBACK,
@@ -386,3 +386,38 @@ async def test_session_that_ended_while_home_assistant_was_down(
     await charger.status(1, "Available", timestamp=T0 + timedelta(hours=1))
     bill = await bill_of(init_integration, transaction_id)
     assert (bill.gross, bill.flags, bill.final) == (Decimal("0.60"), frozenset(), True)
+
+
+async def test_dynamic_price_while_home_assistant_was_down(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Energy drawn while we were down is priced at the last known price, and flagged."""
+    freezer.move_to(T0)
+    hass.states.async_set("sensor.nord_pool", "0.20")
+    await add_tariff(
+        hass, init_integration, **{CONF_PRICE_PER_KWH: "0", CONF_PRICE_SENSOR: "sensor.nord_pool"}
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger)
+    freezer.move_to(T0 + timedelta(minutes=15))
+    await charger.meter_values(
+        1, transaction_id, power_w=4_000, energy_wh=1_000, timestamp=T0 + timedelta(minutes=15)
+    )
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await charger.wait_closed()
+    freezer.move_to(T0 + timedelta(minutes=45))
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await charger.connect()
+    await charger.meter_values(
+        1, transaction_id, power_w=4_000, energy_wh=3_000, timestamp=T0 + timedelta(minutes=45)
+    )
+    await charger.stop_transaction(
+        transaction_id, meter_stop=4_000, timestamp=T0 + timedelta(minutes=60)
+    )
+    bill = await bill_of(init_integration, transaction_id)
+    assert PRICED_WHILE_DOWN in bill.flags
+    assert bill.gross == Decimal("0.80")  # 4 kWh, all at the last known 0.20

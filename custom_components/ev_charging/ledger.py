@@ -878,6 +878,17 @@ class Ledger:
             ]
         )
 
+    def last_activity(self) -> asyncio.Future[datetime | None]:
+        """The latest moment something was recorded: about when we last ran."""
+        return self.submit(
+            lambda c: _dt(
+                c.execute(
+                    "SELECT MAX(at) FROM (SELECT MAX(received_at) AS at FROM raw_frames"
+                    " UNION ALL SELECT MAX(updated_at) FROM session_bills)"
+                ).fetchone()[0]
+            )
+        )
+
     def load_pieces(
         self, start: datetime, end: datetime
     ) -> asyncio.Future[list[tuple[str | None, list[dict[str, str]]]]]:

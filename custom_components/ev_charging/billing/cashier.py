@@ -23,6 +23,8 @@ from .tariff import Tariff, choose_tariff, price_at
 _LOGGER = logging.getLogger(__name__)
 _THOUSAND = Decimal(1000)
 
+PRICED_WHILE_DOWN = "last_known_price_while_down"
+"""A dynamic tariff priced energy drawn while we were not running at the last known price."""
 REPEATED_STOP = "repeated_stop"
 """A StopTransaction came again for a session already stopped (replayed after a restart)."""
 NEVER_STOPPED = "never_stopped"
@@ -85,6 +87,8 @@ class Cashier:
         """The last final bill per connector, shown until the next session starts."""
         self.prices: dict[str, list[tuple[datetime, Decimal]]] = {}
         """Dynamic price sensor -> (from when, price) in time order."""
+        self.downtime: tuple[datetime, datetime] | None = None
+        """From our last activity before this start to this start."""
         self.book = Book()
         self._book_listeners: list[Callable[[], None]] = []
 
@@ -111,6 +115,8 @@ class Cashier:
 
     async def load(self) -> None:
         """Rebuild unfinished bills (and the price history they need) from the ledger."""
+        if (last := await self.ledger.last_activity()) is not None:
+            self.downtime = (last, self.now())
         stored = await self.ledger.load_bills(open_only=True)
         if not stored:
             return
@@ -133,7 +139,7 @@ class Cashier:
         if transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
             open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
             open_bill.pricer.add([open_bill.stop])
-        open_bill.flags |= set(record.flags) & {REPEATED_STOP}
+        open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN}
 
     def configure(self, settings: BillingSettings) -> None:
         """New tariffs apply to sessions that start from now on."""
@@ -308,6 +314,10 @@ class Cashier:
 
     async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> Bill:
         now = self.now()
+        if self.downtime is not None and open_bill.pricer.tariff.dynamic is not None:
+            down_from, down_until = self.downtime
+            if any(p.start < down_until and p.end > down_from for p in open_bill.pricer.pieces):
+                open_bill.flags.add(PRICED_WHILE_DOWN)
         bill = open_bill.bill(open_bill.idle.unplugged_at or now)
         await self.ledger.save_bill(
             BillRecord(
