@@ -265,37 +265,60 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
         }
 
 
-class AccountFlow(ConfigSubentryFlow):
-    """Add or edit an account: who pays for the sessions of the tags that name it."""
+class _SubentryForm(ConfigSubentryFlow):
+    """Adds (user step) or edits (reconfigure step) one subentry through a single form."""
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Add an account."""
-        return self._form("user", None, user_input)
+        """Add one."""
+        return await self._form("user", None, user_input)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Rename an account or change its tariff."""
-        return self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
+        """Edit one."""
+        return await self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
 
-    def _form(
+    async def _schema(self, current: dict[str, Any]) -> vol.Schema:
+        raise NotImplementedError
+
+    def _clean(
+        self, user_input: dict[str, Any], subentry: ConfigSubentry | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The subentry's data and the errors by field."""
+        raise NotImplementedError
+
+    def _title(self, data: dict[str, Any]) -> str:
+        return str(data[CONF_NAME])
+
+    def _unique_id(self, data: dict[str, Any]) -> str | None:
+        return None
+
+    async def _form(
         self, step_id: str, subentry: ConfigSubentry | None, user_input: dict[str, Any] | None
     ) -> SubentryFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_NAME: str(user_input[CONF_NAME]).strip()}
-            if tariff := user_input.get(CONF_TARIFF):
-                data[CONF_TARIFF] = tariff
-            if not data[CONF_NAME]:
-                errors[CONF_NAME] = "invalid_name"
-            elif subentry is None:
-                return self.async_create_entry(title=data[CONF_NAME], data=data)
-            else:
+            data, errors = self._clean(user_input, subentry)
+            if not errors:
+                title, unique_id = self._title(data), self._unique_id(data)
+                if subentry is None:
+                    return self.async_create_entry(title=title, data=data, unique_id=unique_id)
                 return self.async_update_and_abort(
-                    self._get_entry(), subentry, title=data[CONF_NAME], data=data
+                    self._get_entry(), subentry, title=title, data=data, unique_id=unique_id
                 )
         current = user_input if user_input is not None else dict(subentry.data if subentry else {})
-        schema = vol.Schema(
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(await self._schema(current), current),
+            errors=errors,
+        )
+
+
+class AccountFlow(_SubentryForm):
+    """An account: who pays for the sessions of the tags that name it."""
+
+    async def _schema(self, current: dict[str, Any]) -> vol.Schema:
+        return vol.Schema(
             {
                 vol.Required(CONF_NAME): TextSelector(),
                 vol.Optional(CONF_TARIFF): SelectSelector(
@@ -305,91 +328,50 @@ class AccountFlow(ConfigSubentryFlow):
                 ),
             }
         )
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, current),
-            errors=errors,
-        )
+
+    def _clean(
+        self, user_input: dict[str, Any], subentry: ConfigSubentry | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        data = {CONF_NAME: str(user_input[CONF_NAME]).strip()}
+        if tariff := user_input.get(CONF_TARIFF):
+            data[CONF_TARIFF] = tariff
+        return data, {} if data[CONF_NAME] else {CONF_NAME: "invalid_name"}
 
 
-class TariffFlow(ConfigSubentryFlow):
-    """Add or edit a tariff; an edit makes a new version, for sessions that start later."""
+class TariffFlow(_SubentryForm):
+    """A tariff; an edit makes a new version, for sessions that start later."""
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Add a tariff."""
-        return self._form("user", None, user_input)
+    async def _schema(self, current: dict[str, Any]) -> vol.Schema:
+        return tariff_form_schema()
 
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Edit a tariff."""
-        return self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
-
-    def _form(
-        self, step_id: str, subentry: ConfigSubentry | None, user_input: dict[str, Any] | None
-    ) -> SubentryFlowResult:
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            version = 1 if subentry is None else int(subentry.data.get(CONF_VERSION, 1)) + 1
-            data, errors = clean_tariff_data(user_input, version)
-            if not errors:
-                if subentry is None:
-                    return self.async_create_entry(title=data[CONF_NAME], data=data)
-                return self.async_update_and_abort(
-                    self._get_entry(), subentry, title=data[CONF_NAME], data=data
-                )
-        current = user_input if user_input is not None else dict(subentry.data if subentry else {})
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(tariff_form_schema(), current),
-            errors=errors,
-        )
+    def _clean(
+        self, user_input: dict[str, Any], subentry: ConfigSubentry | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        version = 1 if subentry is None else int(subentry.data.get(CONF_VERSION, 1)) + 1
+        return clean_tariff_data(user_input, version)
 
 
-class IdTagFlow(ConfigSubentryFlow):
-    """Add or edit an ID tag: who it belongs to, until when, on which chargers."""
+class IdTagFlow(_SubentryForm):
+    """An ID tag: who it belongs to, until when, on which chargers."""
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Add a tag."""
-        return await self._form("user", None, user_input)
+    async def _schema(self, current: dict[str, Any]) -> vol.Schema:
+        return await form_schema(self.hass, self._get_entry(), current)
 
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Edit a tag."""
-        return await self._form("reconfigure", self._get_reconfigure_subentry(), user_input)
+    def _clean(
+        self, user_input: dict[str, Any], subentry: ConfigSubentry | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        others = [
+            other
+            for other in self._get_entry().get_subentries_of_type(SUBENTRY_ID_TAG)
+            if subentry is None or other.subentry_id != subentry.subentry_id
+        ]
+        return clean_tag_data(user_input, others)
 
-    async def _form(
-        self,
-        step_id: str,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any] | None,
-    ) -> SubentryFlowResult:
-        entry = self._get_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            others = [
-                other
-                for other in entry.get_subentries_of_type(SUBENTRY_ID_TAG)
-                if subentry is None or other.subentry_id != subentry.subentry_id
-            ]
-            data, errors = clean_tag_data(user_input, others)
-            if not errors:
-                unique_id = tag_key(data[CONF_ID_TAG])
-                if subentry is None:
-                    return self.async_create_entry(
-                        title=title_of(data), data=data, unique_id=unique_id
-                    )
-                return self.async_update_and_abort(
-                    entry, subentry, title=title_of(data), data=data, unique_id=unique_id
-                )
-        current = user_input if user_input is not None else dict(subentry.data if subentry else {})
-        schema = await form_schema(self.hass, entry, current)
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, current),
-            errors=errors,
-        )
+    def _title(self, data: dict[str, Any]) -> str:
+        return title_of(data)
+
+    def _unique_id(self, data: dict[str, Any]) -> str | None:
+        return tag_key(data[CONF_ID_TAG])
 
 
 class EvChargingOptionsFlow(OptionsFlow):
