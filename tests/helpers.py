@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Callable
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 
@@ -28,3 +29,10 @@ async def until(condition: Callable[[], bool], what: str) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError(f"never happened: {what}")
+
+
+def enable_early(hass: HomeAssistant, entry: ConfigEntry, platform: str, *unique_ids: str) -> None:
+    """Register entities that are disabled by default as enabled, before they are created."""
+    registry = er.async_get(hass)
+    for unique_id in unique_ids:
+        registry.async_get_or_create(platform, DOMAIN, unique_id, config_entry=entry)

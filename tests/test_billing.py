@@ -38,7 +38,7 @@ from custom_components.ev_charging.ledger import BillRecord
 from simulator import SimulatedCharger
 
 from .conftest import ChargerFactory
-from .helpers import entity_state
+from .helpers import enable_early, entity_state
 
 T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # a Monday, 22:30 in Amsterdam
 
@@ -127,6 +127,7 @@ async def test_flat_price_with_session_fee(
     await add_tariff(
         hass, init_integration, **{CONF_PRICE_PER_KWH: "0,30", CONF_SESSION_FEE: "0.50"}
     )
+    enable_early(hass, init_integration, "sensor", "CP-1|energy_price")
     charger = await make_charger("CP-1")
     transaction_id = await session(
         charger,
@@ -233,6 +234,7 @@ async def test_dynamic_price_changes_mid_session(
             CONF_PRICE_MARKUP: "0.05",
         },
     )
+    enable_early(hass, init_integration, "sensor", "CP-1|energy_price")
     charger = await make_charger("CP-1")
     transaction_id = await session(charger, readings=((15, 500),))
     freezer.move_to(T0 + timedelta(minutes=30))

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.ev_charging.const import DOMAIN
 
 from .conftest import ChargerFactory
-from .helpers import entity_state, until
+from .helpers import enable_early, entity_state, until
 
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 
@@ -44,6 +44,7 @@ async def test_full_session(
     await hass.services.async_call(
         DOMAIN, "set_id_tag", {"id_tag": "TAG-1", "name": "Resident"}, blocking=True
     )
+    enable_early(hass, init_integration, "sensor", "CP-1|status")
     charger = await make_charger("CP-1")
     await charger.status(0, "Available")
     await charger.status(1, "Preparing", timestamp=T0)

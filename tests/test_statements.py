@@ -30,7 +30,7 @@ from custom_components.ev_charging.const import (
 from custom_components.ev_charging.statements import EVENT_STATEMENT_READY
 
 from .conftest import ChargerFactory
-from .helpers import entity_state
+from .helpers import enable_early, entity_state
 from .test_billing import add_tariff, set_vat
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -79,6 +79,7 @@ async def test_a_month_of_sessions(
             DOMAIN, "set_id_tag", {"id_tag": tag, "account": account}, blocking=True
         )
     await hass.async_block_till_done()
+    enable_early(hass, entry, "sensor", "CP-1|margin")
     charger = await make_charger("CP-1")
 
     sessions: list[tuple[str, datetime, int]] = []

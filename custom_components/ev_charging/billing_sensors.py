@@ -33,7 +33,10 @@ SESSION_COST = BillingSensorDescription(
     translation_key="session_cost",
     device_class=SensorDeviceClass.MONETARY,
 )
-ENERGY_PRICE = BillingSensorDescription(key="energy_price", translation_key="energy_price")
+# The price is the tariff's: most garages share one, so it is on only where wanted.
+ENERGY_PRICE = BillingSensorDescription(
+    key="energy_price", translation_key="energy_price", entity_registry_enabled_default=False
+)
 
 
 class SessionCostSensor(ConnectorEntity, SensorEntity):
@@ -114,6 +117,7 @@ CHARGER_TOTALS: tuple[TotalsSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         value_fn=lambda totals: totals.margin,
+        entity_registry_enabled_default=False,
     ),
 )
 ACCOUNT_TOTALS: tuple[TotalsSensorDescription, ...] = (

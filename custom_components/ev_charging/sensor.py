@@ -88,6 +88,9 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
         translation_key="charger_status",
         device_class=SensorDeviceClass.ENUM,
         options=STATUS_OPTIONS,
+        # Connector 0: with one connector it repeats that connector's status. Off by default
+        # keeps a garage of 1,000 chargers under Home Assistant's 10,000 enabled entities.
+        entity_registry_enabled_default=False,
         value_fn=lambda charger: status_option(charger.connector(0).status),
     ),
     ChargerSensorDescription(
