@@ -128,7 +128,25 @@ class HassConfig:
                     "subentry_type": "id_tag",
                     "title": ID_TAG,
                     "unique_id": ID_TAG.casefold(),
-                }
+                },
+                # ... and a tariff, so every session is priced as it runs.
+                {
+                    "data": {
+                        "name": "Residents",
+                        "price_per_kwh": "0.30",
+                        "session_fee": "0.50",
+                        "idle_fee_per_minute": "0",
+                        "idle_grace_minutes": 0,
+                        "price_factor": "1",
+                        "price_markup": "0",
+                        "default": True,
+                        "version": 1,
+                    },
+                    "subentry_id": uuid.uuid4().hex[:26].upper(),
+                    "subentry_type": "tariff",
+                    "title": "Residents",
+                    "unique_id": None,
+                },
             ],
             "title": "EV Charging",
             "unique_id": DOMAIN,

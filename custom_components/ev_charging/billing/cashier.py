@@ -8,11 +8,13 @@ unfinished bills are rebuilt from the ledger's readings, which prices them exact
 nothing had happened.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from ..ledger import BillRecord, Ledger, MeterReading, TransactionRecord
 from .book import Book, BookEntry
@@ -58,6 +60,11 @@ class OpenBill:
     idle: IdleClock
     stop: MeterPoint | None = None
     flags: set[str] = field(default_factory=set)
+    tariff_json: dict[str, Any] = field(default_factory=dict)
+    """The tariff as stored with the bill, made once."""
+
+    def __post_init__(self) -> None:
+        self.tariff_json = self.pricer.tariff.as_json()
 
     def bill(self, now: datetime) -> Bill:
         """The bill so far, idle time counted up to now."""
@@ -195,16 +202,22 @@ class Cashier:
         open_bill = self._open(transaction, account, tariff)
         await self._checkpoint(open_bill)
 
-    async def readings(self, transaction_id: int, readings: Iterable[MeterReading]) -> None:
-        """MeterValues of a session: price the new intervals, feed the idle clock."""
+    def readings(
+        self, transaction_id: int, readings: Iterable[MeterReading]
+    ) -> asyncio.Future[None] | None:
+        """MeterValues of a session: price the new intervals, feed the idle clock.
+
+        Returns the checkpoint's ledger write, already queued: awaited together with the
+        readings' own write, both land in one commit.
+        """
         if (open_bill := self.open.get(transaction_id)) is None:
-            return
+            return None
         readings = list(readings)
         open_bill.pricer.add(_points(readings))
         for reading in readings:
             if reading.power_w is not None:
                 open_bill.idle.power(reading.power_w / _THOUSAND, reading.timestamp)
-        await self._checkpoint(open_bill)
+        return self._queue_checkpoint(open_bill)[1]
 
     async def status(self, charger_id: str, connector_id: int, status: str, at: datetime) -> None:
         """A connector's status: idle time starts and ends with it; Available finishes the bill."""
@@ -313,17 +326,24 @@ class Cashier:
         self.review_needed()
 
     async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> Bill:
+        bill, written = self._queue_checkpoint(open_bill, final=final)
+        await written
+        return bill
+
+    def _queue_checkpoint(
+        self, open_bill: OpenBill, *, final: bool = False
+    ) -> tuple[Bill, asyncio.Future[None]]:
         now = self.now()
         if self.downtime is not None and open_bill.pricer.tariff.dynamic is not None:
             down_from, down_until = self.downtime
             if any(p.start < down_until and p.end > down_from for p in open_bill.pricer.pieces):
                 open_bill.flags.add(PRICED_WHILE_DOWN)
         bill = open_bill.bill(open_bill.idle.unplugged_at or now)
-        await self.ledger.save_bill(
+        written = self.ledger.save_bill(
             BillRecord(
                 transaction_id=open_bill.transaction.transaction_id,
                 account=open_bill.account,
-                tariff=open_bill.pricer.tariff.as_json(),
+                tariff=open_bill.tariff_json,
                 energy_wh=bill.energy_wh,
                 energy_cost=bill.energy_cost,
                 session_fee=bill.session_fee,
@@ -341,7 +361,7 @@ class Cashier:
             ),
             now,
         )
-        return bill
+        return bill, written
 
     async def _flag_stored(self, transaction: TransactionRecord, flag: str) -> None:
         transaction_id = transaction.transaction_id

@@ -632,6 +632,10 @@ class CentralSystem:
             for snapshot in snapshots
         ]
         write = self.ledger.add_meter_readings(readings)
+        # Priced now, its checkpoint queued right behind the readings: one commit for both.
+        checkpoint = (
+            None if transaction_id is None else self.cashier.readings(transaction_id, readings)
+        )
         connector = self._connector(charger, connector_id)
         if snapshots and self._is_current(connector, snapshots[-1].timestamp):
             newest = snapshots[-1]
@@ -643,8 +647,8 @@ class CentralSystem:
             if (energy_wh := _times_thousand(newest.total(ENERGY_REGISTER))) is not None:
                 await self._take_register(charger, connector_id, energy_wh, newest.timestamp)
         await write
-        if transaction_id is not None:
-            await self.cashier.readings(transaction_id, readings)
+        if checkpoint is not None:
+            await checkpoint
 
     def _is_current(self, connector: ConnectorState, timestamp: datetime) -> bool:
         """Whether a reading is not older than the one the connector shows."""
