@@ -151,6 +151,10 @@ async def test_flat_price_with_session_fee(
     assert bill.tariff["version"] == 1
     assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "3.50"
     assert entity_state(hass, "sensor", "CP-1|energy_price").state == "0.30"
+    # After a restart the connector still shows what its last session cost.
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "3.50"
 
 
 async def test_idle_fee_runs_past_the_stop_until_unplugged(

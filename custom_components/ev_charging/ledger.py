@@ -853,6 +853,24 @@ class Ledger:
             _execute("UPDATE reviews SET reviewed_at = ? WHERE reviewed_at IS NULL", (_ts(at),))
         )
 
+    def load_last_final_bills(self) -> asyncio.Future[list[tuple[str, int, BillRecord]]]:
+        """Each connector's latest final bill: charger id, connector id, bill."""
+        return self.submit(
+            lambda c: [
+                (row[-2], row[-1], _bill(row[:-2]))
+                for row in c.execute(
+                    "SELECT b.transaction_id, b.account, b.tariff, b.energy_wh, b.energy_cost,"
+                    " b.session_fee, b.idle_seconds, b.idle_fee, b.net, b.tax, b.gross, b.pieces,"
+                    " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference,"
+                    " b.electricity_cost, t.charger_id, t.connector_id"
+                    " FROM session_bills b JOIN transactions t USING (transaction_id)"
+                    " WHERE b.transaction_id IN (SELECT MAX(b2.transaction_id)"
+                    " FROM session_bills b2 JOIN transactions t2 USING (transaction_id)"
+                    " WHERE b2.final = 1 GROUP BY t2.charger_id, t2.connector_id)"
+                )
+            ]
+        )
+
     def load_book_entries(
         self,
     ) -> asyncio.Future[list[tuple[str | None, str, datetime, Decimal, Decimal, Decimal, Decimal]]]:

@@ -124,6 +124,9 @@ class Cashier:
         """Rebuild unfinished bills (and the price history they need) from the ledger."""
         if (last := await self.ledger.last_activity()) is not None:
             self.downtime = (last, self.now())
+        for charger_id, connector_id, record in await self.ledger.load_last_final_bills():
+            # So a connector shows its last session's cost again after a restart.
+            self._finished[(charger_id, connector_id)] = _bill_of(record)
         stored = await self.ledger.load_bills(open_only=True)
         if not stored:
             return
@@ -371,6 +374,22 @@ class Cashier:
                     replace(record, flags=record.flags | {flag}), self.now()
                 )
                 await self.flag_for_review(transaction.charger_id, transaction_id, flag)
+
+
+def _bill_of(record: BillRecord) -> Bill:
+    return Bill(
+        currency=str(record.tariff["currency"]),
+        energy_wh=record.energy_wh,
+        energy_cost=record.energy_cost,
+        session_fee=record.session_fee,
+        idle_seconds=record.idle_seconds,
+        idle_fee=record.idle_fee,
+        gross=record.gross,
+        net=record.net,
+        tax=record.tax,
+        pieces=(),
+        flags=record.flags,
+    )
 
 
 def _points(readings: Iterable[MeterReading]) -> list[MeterPoint]:
