@@ -427,3 +427,16 @@ async def test_dynamic_price_while_home_assistant_was_down(
     bill = await bill_of(init_integration, transaction_id)
     assert PRICED_WHILE_DOWN in bill.flags
     assert bill.gross == Decimal("0.80")  # 4 kWh, all at the last known 0.20
+
+
+async def test_retried_start_leaves_the_bill_alone(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A StartTransaction the charger sends again, even after the session ended, bills once."""
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger, stop=(60, 10_000), statuses=((61, "Available"),))
+    again = await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
+    assert again["transactionId"] == transaction_id
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.final, bill.gross, bill.energy_wh) == (True, Decimal("3.00"), Decimal(10_000))

@@ -187,8 +187,10 @@ class Cashier:
         self, charger_id: str, transaction: TransactionRecord, account: str | None = None
     ) -> None:
         """Give a new session its bill, fixed to the tariff version that applies now."""
-        if transaction.transaction_id in self.open:
+        if transaction.transaction_id in self.open or transaction.stopped_at is not None:
             return  # a retried StartTransaction
+        if await self.ledger.load_bills(transaction_id=transaction.transaction_id):
+            return  # retried after its bill was final: the bill stands
         key = (charger_id, transaction.connector_id)
         if (previous := self.open.get(self._by_connector.get(key, -1))) is not None:
             # The connector never reported Available in between: the earlier car left when
