@@ -14,9 +14,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ev_charging.billing.cashier import PRICED_WHILE_DOWN, REPEATED_STOP
+from custom_components.ev_charging.billing.cashier import (
+    FOREIGN_READINGS,
+    PRICED_WHILE_DOWN,
+    REPEATED_STOP,
+)
 from custom_components.ev_charging.billing.pricing import (
     METER_STOP_BELOW_START,
+    NO_DYNAMIC_PRICE,
     REGISTER_ROLLBACK,
 )
 from custom_components.ev_charging.const import (
@@ -429,6 +434,36 @@ async def test_dynamic_price_while_home_assistant_was_down(
     assert bill.gross == Decimal("0.80")  # 4 kWh, all at the last known 0.20
 
 
+async def test_dynamic_price_known_late_prices_like_a_rebuild(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A session that began before any price was known is priced again when one comes, to
+    what a rebuild after a restart makes of it."""
+    freezer.move_to(T0)
+    await add_tariff(
+        hass, init_integration, **{CONF_PRICE_PER_KWH: "0", CONF_PRICE_SENSOR: "sensor.spot"}
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = await session(charger, readings=((30, 1_000),))
+    freezer.move_to(T0 + timedelta(minutes=40))
+    hass.states.async_set("sensor.spot", "0.25")
+    await hass.async_block_till_done()
+    live = await bill_of(init_integration, transaction_id)
+    assert (live.gross, live.flags) == (Decimal("0.25"), {NO_DYNAMIC_PRICE})
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    await charger.connect()
+    await charger.meter_values(
+        1, transaction_id, power_w=2_000, energy_wh=2_000, timestamp=T0 + timedelta(minutes=60)
+    )
+    rebuilt = await bill_of(init_integration, transaction_id)
+    assert rebuilt.gross == Decimal("0.50")
+
+
 async def test_retried_start_leaves_the_bill_alone(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
@@ -440,3 +475,22 @@ async def test_retried_start_leaves_the_bill_alone(
     assert again["transactionId"] == transaction_id
     bill = await bill_of(init_integration, transaction_id)
     assert (bill.final, bill.gross, bill.energy_wh) == (True, Decimal("3.00"), Decimal(10_000))
+
+
+async def test_readings_from_another_charger_are_not_billed_to_the_session(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger naming another charger's transaction adds nothing to that session's bill."""
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    garage = await make_charger("GARAGE")
+    street = await make_charger("STREET")
+    transaction_id = await session(garage, readings=((30, 1_000),))
+    await street.meter_values(
+        1, transaction_id, power_w=7_000, energy_wh=90_000, timestamp=T0 + timedelta(minutes=40)
+    )
+    await garage.stop_transaction(
+        transaction_id, meter_stop=2_000, timestamp=T0 + timedelta(hours=1)
+    )
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.energy_wh, bill.gross) == (Decimal(2_000), Decimal("0.60"))
+    assert bill.flags == {FOREIGN_READINGS}

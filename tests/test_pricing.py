@@ -8,6 +8,7 @@ import pytest
 from custom_components.ev_charging.billing.idle import IdleClock
 from custom_components.ev_charging.billing.money import minor_unit, round_money, split_gross
 from custom_components.ev_charging.billing.pricing import (
+    IMPLAUSIBLE_TIME,
     METER_STOP_BELOW_START,
     NO_DYNAMIC_PRICE,
     REGISTER_ROLLBACK,
@@ -126,12 +127,42 @@ def test_rebuilt_after_a_restart_prices_the_same() -> None:
 
 
 def test_register_rollback_and_meter_stop_below_start_are_flagged_never_negative() -> None:
-    """A register that drops is not priced; counting goes on from the new value."""
+    """Only energy above the highest reading is priced: never negative, never twice."""
     pricer = priced(tariff(), point(0, 1_000), point(10, 2_000), point(20, 200), point(30, 700))
     bill = pricer.bill(meter_stop=point(30, 700))
-    assert bill.energy_wh == Decimal(1_500)
+    assert bill.energy_wh == Decimal(1_000)
     assert bill.flags == {REGISTER_ROLLBACK, METER_STOP_BELOW_START}
-    assert bill.gross == Decimal("0.45")
+    assert bill.gross == Decimal("0.30")
+    # One spurious zero from the meter costs nothing extra.
+    glitch = priced(tariff(), point(0, 50_000_000), point(10, 0), point(20, 50_000_100)).bill()
+    assert glitch.energy_wh == Decimal(100)
+    # A charger clock set back mid-session: the zig-zag of sorted readings is priced once.
+    zigzag = priced(tariff(), point(0, 0), point(60, 5_000), point(30, 6_000), point(90, 10_000))
+    assert zigzag.bill().energy_wh == Decimal(10_000)
+
+
+def test_readings_far_from_the_session_are_not_priced() -> None:
+    """A reading dated before the start or weeks after it (a clock far off) is flagged."""
+    pricer = priced(
+        tariff(), point(0, 0), point(-60, 500), point(60 * 24 * 365 * 5, 900), point(30, 1_000)
+    )
+    bill = pricer.bill()
+    assert (bill.energy_wh, len(bill.pieces)) == (Decimal(1_000), 1)
+    assert bill.flags == {IMPLAUSIBLE_TIME}
+
+
+def test_negative_market_prices_are_not_paid_out() -> None:
+    """A dynamic price below zero makes the kWh free, not a credit."""
+    t = tariff(dynamic=DynamicPrice("sensor.price"))
+    bill = priced(t, point(0, 0), point(60, 2_000), history=[(T0, Decimal("-0.05"))]).bill()
+    assert bill.energy_cost == 0
+
+
+def test_idle_time_is_exact() -> None:
+    """90.3 s past the grace is 90.3 s: no float on the way (1.505 at 1/min rounds to 1.51)."""
+    clock = IdleClock(grace=timedelta(0))
+    clock.stopped(T0)
+    assert clock.seconds(T0 + timedelta(seconds=90, milliseconds=300)) == Decimal("90.3")
 
 
 def test_idle_fee_runs_past_the_stop_until_unplugged() -> None:
@@ -149,8 +180,13 @@ def test_idle_fee_runs_past_the_stop_until_unplugged() -> None:
 
 
 def test_idle_from_power_and_not_while_the_charger_holds_back() -> None:
-    """Zero power starts idle time (a dip within the grace costs nothing); SuspendedEVSE not."""
+    """Zero power starts idle time (a dip within the grace costs nothing); SuspendedEVSE not;
+    nor a car that has not drawn anything yet (waiting for its departure timer)."""
     clock = IdleClock(grace=timedelta(minutes=5))
+    clock.power(Decimal(0), T0 - timedelta(hours=3))
+    clock.status("SuspendedEV", T0 - timedelta(hours=2))
+    assert clock.seconds(T0) == 0
+    clock.power(Decimal(7), T0 - timedelta(minutes=1))
     clock.power(Decimal(0), T0)
     clock.power(Decimal(7), T0 + timedelta(minutes=3))  # a dip, within the grace
     clock.power(Decimal("0.01"), T0 + timedelta(minutes=10))

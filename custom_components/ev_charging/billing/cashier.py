@@ -19,12 +19,14 @@ from typing import Any
 from ..ledger import BillRecord, Ledger, MeterReading, TransactionRecord
 from .book import Book, BookEntry
 from .idle import IdleClock
-from .pricing import Bill, MeterPoint, SessionPricer
+from .pricing import NO_DYNAMIC_PRICE, Bill, MeterPoint, SessionPricer
 from .tariff import Tariff, choose_tariff, price_at
 
 _LOGGER = logging.getLogger(__name__)
 _THOUSAND = Decimal(1000)
 
+FOREIGN_READINGS = "foreign_readings"
+"""MeterValues named this session from another charger or connector: kept, not priced."""
 PRICED_WHILE_DOWN = "last_known_price_while_down"
 """A dynamic tariff priced energy drawn while we were not running at the last known price."""
 REPEATED_STOP = "repeated_stop"
@@ -128,13 +130,13 @@ class Cashier:
             # So a connector shows its last session's cost again after a restart.
             self._finished[(charger_id, connector_id)] = _bill_of(record)
         stored = await self.ledger.load_bills(open_only=True)
-        if not stored:
-            return
         transactions = {
             t.transaction_id: t
             for t in await self.ledger.load_transactions_by_id([b.transaction_id for b in stored])
         }
-        oldest = min(t.started_at for t in transactions.values())
+        # Every sensor's last known price at least: a session starting before the sensor
+        # reports again is priced at it, as a rebuild later would.
+        oldest = min((t.started_at for t in transactions.values()), default=self.now())
         self.prices = await self.ledger.load_prices(oldest)
         for record in stored:
             if (transaction := transactions.get(record.transaction_id)) is not None:
@@ -145,11 +147,11 @@ class Cashier:
         open_bill = self._open(transaction, record.account, tariff)
         open_bill.idle = _idle_from_json(record.idle_clock, tariff.idle_grace)
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
-        open_bill.pricer.add(_points(readings))
+        open_bill.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
         if transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
             open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
             open_bill.pricer.add([open_bill.stop])
-        open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN}
+        open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN, FOREIGN_READINGS}
 
     def configure(self, settings: BillingSettings) -> None:
         """New tariffs apply to sessions that start from now on."""
@@ -182,6 +184,17 @@ class Cashier:
         history.append((at, price))
         history.sort(key=lambda item: item[0])
         await self.ledger.save_price(entity_id, at, price)
+        # Energy already priced after this moment (or before any price was known) is priced
+        # again, so the bill is what a rebuild from the ledger would make of it.
+        for open_bill in self.open.values():
+            dynamic = open_bill.pricer.tariff.dynamic
+            if (
+                dynamic is not None
+                and dynamic.entity_id == entity_id
+                and (at < open_bill.pricer.last.at or NO_DYNAMIC_PRICE in open_bill.pricer.flags)
+            ):
+                open_bill.pricer.reprice()
+                await self._checkpoint(open_bill)
 
     async def session_started(
         self, charger_id: str, transaction: TransactionRecord, account: str | None = None
@@ -217,7 +230,13 @@ class Cashier:
         """
         if (open_bill := self.open.get(transaction_id)) is None:
             return None
-        readings = list(readings)
+        transaction = open_bill.transaction
+        # Only the session's own charger and connector meter it: a stale or wrong
+        # transactionId from another charger must not bill someone else.
+        readings = [r for r in readings if _belongs(r, transaction)]
+        if not readings:
+            open_bill.flags.add(FOREIGN_READINGS)
+            return self._queue_checkpoint(open_bill)[1]
         open_bill.pricer.add(_points(readings))
         for reading in readings:
             if reading.power_w is not None:
@@ -394,6 +413,13 @@ def _bill_of(record: BillRecord) -> Bill:
     )
 
 
+def _belongs(reading: MeterReading, transaction: TransactionRecord) -> bool:
+    return (reading.charger_id, reading.connector_id) == (
+        transaction.charger_id,
+        transaction.connector_id,
+    )
+
+
 def _points(readings: Iterable[MeterReading]) -> list[MeterPoint]:
     return [MeterPoint(r.timestamp, r.energy_wh) for r in readings if r.energy_wh is not None]
 
@@ -410,6 +436,7 @@ def _idle_as_json(idle: IdleClock) -> dict[str, object]:
         "idle_seconds": str(idle.idle_seconds),
         "unplugged_at": None if idle.unplugged_at is None else idle.unplugged_at.isoformat(),
         "held_by_charger": idle.held_by_charger,
+        "has_drawn": idle.has_drawn,
     }
 
 
@@ -424,4 +451,5 @@ def _idle_from_json(data: Mapping[str, object], grace: timedelta) -> IdleClock:
         idle_seconds=Decimal(str(data.get("idle_seconds", "0"))),
         unplugged_at=moment("unplugged_at"),
         held_by_charger=bool(data.get("held_by_charger", False)),
+        has_drawn=bool(data.get("has_drawn", False)),
     )

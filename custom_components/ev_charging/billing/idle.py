@@ -18,6 +18,7 @@ _STOPPED_DRAWING = frozenset({"SuspendedEV", "Finishing"})
 # The charger, not the car, holds back power (a current limit of 0, load balancing, a
 # schedule): not the driver's fault, so not idle time.
 _HELD_BY_CHARGER = "SuspendedEVSE"
+_MILLION = Decimal(1_000_000)
 
 
 @dataclass(slots=True)
@@ -30,6 +31,8 @@ class IdleClock:
     """Idle time of stretches already ended."""
     unplugged_at: datetime | None = None
     held_by_charger: bool = False
+    has_drawn: bool = False
+    """A car waiting for its departure timer before it ever drew power is not idle."""
 
     def status(self, status: str, at: datetime) -> None:
         """A StatusNotification of the session's connector."""
@@ -37,7 +40,7 @@ class IdleClock:
             return
         self.held_by_charger = status == _HELD_BY_CHARGER
         if status == "Charging" or self.held_by_charger:
-            self._drawing(at)
+            self._drawing(at, drew=status == "Charging")
         elif status in _STOPPED_DRAWING:
             self._not_drawing(at)
         elif status == "Available":
@@ -50,13 +53,14 @@ class IdleClock:
         if self.unplugged_at is not None or self.held_by_charger:
             return
         if kilowatts > IDLE_POWER_KW:
-            self._drawing(at)
+            self._drawing(at, drew=True)
         else:
             self._not_drawing(at)
 
     def stopped(self, at: datetime) -> None:
         """StopTransaction: nothing is drawn from now on."""
         self.held_by_charger = False
+        self.has_drawn = True  # after the stop nothing is drawn, whatever came before
         if self.unplugged_at is None:
             self._not_drawing(at)
 
@@ -68,13 +72,16 @@ class IdleClock:
         return self.idle_seconds + running
 
     def _not_drawing(self, at: datetime) -> None:
-        if self.stopped_drawing_at is None:
+        if self.stopped_drawing_at is None and self.has_drawn:
             self.stopped_drawing_at = at
 
-    def _drawing(self, at: datetime) -> None:
+    def _drawing(self, at: datetime, *, drew: bool = False) -> None:
+        self.has_drawn = self.has_drawn or drew
         if self.stopped_drawing_at is not None:
             self.idle_seconds += self._stretch(self.stopped_drawing_at, at)
             self.stopped_drawing_at = None
 
     def _stretch(self, since: datetime, until: datetime) -> Decimal:
-        return max(ZERO, Decimal((until - since - self.grace).total_seconds()))
+        # Whole microseconds, then seconds: no float on the way to a fee.
+        micro = (until - since - self.grace) // timedelta(microseconds=1)
+        return max(ZERO, Decimal(micro) / _MILLION)

@@ -20,6 +20,10 @@ _SIXTY = Decimal(60)
 _HOUR = timedelta(hours=1)
 
 
+def _microseconds(span: timedelta) -> Decimal:
+    return Decimal(span // timedelta(microseconds=1))
+
+
 def _hour_of(moment: datetime) -> datetime:
     """The UTC hour a moment falls in (statistics are kept per UTC hour)."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -27,7 +31,11 @@ def _hour_of(moment: datetime) -> datetime:
 
 # Why a session needs a second look; kept with the session in the ledger.
 REGISTER_ROLLBACK = "register_rollback"
-"""A reading below the one before: the drop is not priced, the counting goes on from it."""
+"""A reading below the highest so far (a glitch, a clock set back, a replaced meter): only
+energy above the highest reading is ever priced, so nothing is billed twice."""
+IMPLAUSIBLE_TIME = "implausible_timestamp"
+"""A reading before the session started or more than MAX_SESSION after: not priced."""
+MAX_SESSION = timedelta(days=30)
 METER_STOP_BELOW_START = "meter_stop_below_start"
 NO_DYNAMIC_PRICE = "no_dynamic_price"
 """A dynamic tariff had no price known yet for part of the session: priced at the first one."""
@@ -96,9 +104,11 @@ class SessionPricer:
     pieces: list[PricedPiece] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
     _points: list[MeterPoint] = field(default_factory=list)
+    _highest: Decimal = ZERO
 
     def __post_init__(self) -> None:
         self._points = [self.start]
+        self._highest = self.start.energy_wh
 
     @property
     def last(self) -> MeterPoint:
@@ -108,16 +118,24 @@ class SessionPricer:
     def add(self, points: Iterable[MeterPoint]) -> None:
         """Take readings of this session; an older one than the last makes a full re-pricing."""
         for point in points:
-            if point.at >= self.last.at:
+            if not self.start.at <= point.at <= self.start.at + MAX_SESSION:
+                self.flags.add(IMPLAUSIBLE_TIME)  # a charger clock far off: not priced
+            elif point.at >= self.last.at:
                 self._points.append(point)
                 self._price(self._points[-2], point)
             else:
                 self._points.append(point)
-                self._points.sort(key=lambda p: p.at)
-                self.pieces.clear()
-                self.flags.clear()
-                for before, after in pairwise(self._points):
-                    self._price(before, after)
+                self.reprice()
+
+    def reprice(self) -> None:
+        """Price all readings again (one came late, or a dynamic price for the past came)."""
+        self._points.sort(key=lambda p: p.at)
+        self.pieces.clear()
+        self.flags.discard(REGISTER_ROLLBACK)
+        self.flags.discard(NO_DYNAMIC_PRICE)
+        self._highest = self.start.energy_wh
+        for before, after in pairwise(self._points):
+            self._price(before, after)
 
     def bill(self, idle_seconds: Decimal = ZERO, meter_stop: MeterPoint | None = None) -> Bill:
         """The bill so far (or final, given meterStop and the idle time up to unplugging)."""
@@ -149,21 +167,20 @@ class SessionPricer:
         )
 
     def _price(self, before: MeterPoint, after: MeterPoint) -> None:
-        energy = after.energy_wh - before.energy_wh
-        if energy < 0:
+        if after.energy_wh < before.energy_wh:
             self.flags.add(REGISTER_ROLLBACK)
-            return
-        if energy == 0:
+        # Only energy above the highest reading so far is drawn energy: a drop and the climb
+        # back to where the register stood are never billed twice.
+        energy = after.energy_wh - max(self._highest, before.energy_wh)
+        self._highest = max(self._highest, after.energy_wh)
+        if energy <= 0:
             return
         edges = sorted(set(self._edges(before.at, after.at)))
         moments = [before.at, *edges, after.at]
-        span = (after.at - before.at).total_seconds()
+        span = _microseconds(after.at - before.at)
         for start, end in pairwise(moments):
-            share = (
-                energy
-                if span <= 0
-                else energy * Decimal((end - start).total_seconds()) / Decimal(span)
-            )
+            # Time as whole microseconds: no float comes near the money.
+            share = energy if span <= 0 else energy * _microseconds(end - start) / span
             self._add_piece(start, end, share, self._kwh_price(start))
 
     def _edges(self, start: datetime, end: datetime) -> Iterable[datetime]:
@@ -183,7 +200,8 @@ class SessionPricer:
             if source is None:
                 self.flags.add(NO_DYNAMIC_PRICE)
                 source = self.history[0][1] if self.history else ZERO
-        return self.tariff.kwh_price(moment, source)
+        # A negative market price is not paid out to drivers: the kWh costs nothing then.
+        return max(ZERO, self.tariff.kwh_price(moment, source))
 
     def _add_piece(self, start: datetime, end: datetime, energy: Decimal, price: Decimal) -> None:
         # Consecutive intervals at one price within one hour are one piece: the record stays
