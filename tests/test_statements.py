@@ -99,14 +99,16 @@ async def test_a_month_of_sessions(
                 started["transactionId"], meter_stop=register, timestamp=moment + timedelta(hours=2)
             )
             await charger.status(1, "Available", timestamp=moment + timedelta(hours=2, minutes=5))
-            sessions.append((tag, moment, energy))
+            # A session counts in the month it ended (the car unplugged).
+            sessions.append((tag, moment + timedelta(hours=2, minutes=5), energy))
 
     answer: Any = await hass.services.async_call(
         DOMAIN, "get_statement", {"month": "2026-11"}, blocking=True, return_response=True
     )
     listed = answer["sessions"]
     november_sessions = [s for s in sessions if s[1].month == 11]
-    assert len(listed) == len(november_sessions) == 19 * 4 + 2  # two spill over from 31 October
+    # Three of 31 October's sessions end after midnight: they are on November's statement.
+    assert len(listed) == len(november_sessions) == 19 * 4 + 3
     assert [Decimal(s["gross"]) for s in listed] == [
         expected_gross(wh) for _, _, wh in november_sessions
     ]

@@ -783,7 +783,7 @@ class Ledger:
     def load_billed(
         self, start: datetime, end: datetime
     ) -> asyncio.Future[list[tuple[TransactionRecord, BillRecord]]]:
-        """Final bills of sessions that started in [start, end), oldest first."""
+        """Final bills that became final (the car was unplugged) in [start, end), by start."""
 
         def operation(
             connection: sqlite3.Connection,
@@ -796,7 +796,7 @@ class Ledger:
                     " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference,"
                     " b.electricity_cost FROM session_bills b JOIN transactions t"
                     " USING (transaction_id)"
-                    " WHERE b.final = 1 AND t.started_at >= ? AND t.started_at < ?",
+                    " WHERE b.final = 1 AND b.unplugged_at >= ? AND b.unplugged_at < ?",
                     (_ts(start), _ts(end)),
                 )
             }
@@ -874,7 +874,8 @@ class Ledger:
     def load_book_entries(
         self,
     ) -> asyncio.Future[list[tuple[str | None, str, datetime, Decimal, Decimal, Decimal, Decimal]]]:
-        """Every final bill: account, charger, start, energy (Wh), gross, net, electricity cost."""
+        """Every final bill: account, charger, when it became final, energy (Wh), gross, net,
+        electricity cost."""
         return self.submit(
             lambda c: [
                 (
@@ -888,7 +889,7 @@ class Ledger:
                 )
                 for account, charger_id, started_at, energy_wh, gross, net, electricity_cost in (
                     c.execute(
-                        "SELECT b.account, t.charger_id, t.started_at, b.energy_wh, b.gross,"
+                        "SELECT b.account, t.charger_id, b.unplugged_at, b.energy_wh, b.gross,"
                         " b.net, b.electricity_cost FROM session_bills b"
                         " JOIN transactions t USING (transaction_id) WHERE b.final = 1"
                     )

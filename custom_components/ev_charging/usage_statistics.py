@@ -56,19 +56,18 @@ async def async_add_usage_statistics(
     names = account_names(entry)
     accounts: set[str | None] = {None, *names}
     last: dict[str, tuple[datetime, float]] = {}
-    start = until
     for account in accounts:
         for kind in ("energy", "cost"):
             found = await get_instance(hass).async_add_executor_job(
                 get_last_statistics, hass, 1, statistic_id(account, kind), False, {"sum"}
             )
-            rows = found.get(statistic_id(account, kind))
-            if rows:
+            if rows := found.get(statistic_id(account, kind)):
                 written = dt_util.utc_from_timestamp(rows[0]["start"])
                 last[statistic_id(account, kind)] = (written, float(rows[0].get("sum") or 0))
-                start = min(start, written + _HOUR)
-            else:
-                start = min(start, earliest)
+    # Each run writes every account's usage up to `until`: the hours up to the latest row of
+    # any account are done for all. So from the hour after it (from the first session when
+    # nothing is written yet): the history is read once, not every hour.
+    start = max((written + _HOUR for written, _ in last.values()), default=earliest)
     if start >= until:
         return
     usage = hourly_usage(await ledger.load_pieces(start, until), start, until)

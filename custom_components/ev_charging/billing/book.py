@@ -1,7 +1,8 @@
 """The book: running totals of final bills per account and per charger, for sensors.
 
-A session counts in the month it started (as statements do). Lifetime totals only grow:
-a final bill never changes its amounts.
+A session counts in the month its bill became final — the car was unplugged — as on
+statements: a session open at midnight on the last day lands on the next month's statement
+rather than on none. Lifetime totals only grow: a final bill never changes its amounts.
 """
 
 from collections.abc import Iterable
@@ -33,7 +34,7 @@ class BookEntry:
 
     account: str | None
     charger_id: str
-    started_at: datetime
+    final_at: datetime
     energy_wh: Decimal
     gross: Decimal
     net: Decimal
@@ -59,7 +60,7 @@ class Book:
             self.add(entry)
 
     def new_month(self, month_start: datetime) -> None:
-        """A month began: its totals start at zero (sessions count in the month they began)."""
+        """A month began: its totals start at zero (sessions count in the month they ended)."""
         self.month_start = month_start
         self.account_month.clear()
 
@@ -69,7 +70,7 @@ class Book:
             self.account_lifetime.setdefault(entry.account, Totals()),
             self.charger_lifetime.setdefault(entry.charger_id, Totals()),
         ]
-        if self.month_start is not None and entry.started_at >= self.month_start:
+        if self.month_start is not None and entry.final_at >= self.month_start:
             targets.append(self.account_month.setdefault(entry.account, Totals()))
         for totals in targets:
             totals.energy_wh += entry.energy_wh

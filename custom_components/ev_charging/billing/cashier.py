@@ -329,7 +329,7 @@ class Cashier:
             BookEntry(
                 open_bill.account,
                 transaction.charger_id,
-                transaction.started_at,
+                open_bill.idle.unplugged_at or self.now(),
                 bill.energy_wh,
                 bill.gross,
                 bill.net,

@@ -1,7 +1,8 @@
 """Statements: a period's final bills per account, with totals, as data and as CSV.
 
-A session belongs to the period it started in. Totals are sums of the sessions' rounded
-amounts, so a statement adds up to the cent with the sessions it lists.
+A session belongs to the period its bill became final in (the car was unplugged), so one
+running at midnight on the last day is on the next statement, not on none. Totals are sums of
+the sessions' rounded amounts, so a statement adds up to the cent with the sessions it lists.
 """
 
 import csv
