@@ -16,6 +16,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ev_charging.billing.cashier import (
     FOREIGN_READINGS,
+    LATE_STOP,
+    NEVER_STOPPED,
     PRICED_WHILE_DOWN,
     REPEATED_STOP,
 )
@@ -494,3 +496,27 @@ async def test_readings_from_another_charger_are_not_billed_to_the_session(
     bill = await bill_of(init_integration, transaction_id)
     assert (bill.energy_wh, bill.gross) == (Decimal(2_000), Decimal("0.60"))
     assert bill.flags == {FOREIGN_READINGS}
+
+
+async def test_late_stop_of_a_session_closed_by_the_next_one(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A session the next one closed (never stopped) is billed up to its real meterStop once
+    that comes, and flagged for review."""
+    await set_vat(hass, init_integration, False, "0")
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    first = await session(charger, readings=((30, 2_000),))
+    second = await session(charger, start_wh=5_000, stop=(60, 6_000), at=T0 + timedelta(hours=2))
+    closed = await bill_of(init_integration, first)
+    assert (closed.final, closed.gross, closed.flags) == (True, Decimal("0.60"), {NEVER_STOPPED})
+    await charger.stop_transaction(first, meter_stop=5_000, timestamp=T0 + timedelta(hours=1))
+    billed = await bill_of(init_integration, first)
+    assert (billed.gross, billed.energy_wh, billed.flags) == (
+        Decimal("1.50"),
+        Decimal(5_000),
+        {LATE_STOP},
+    )
+    assert (await bill_of(init_integration, second)).gross == Decimal("0.30")
+    # Revenue counts final bills: the first, now with the energy its stop added.
+    assert entity_state(hass, "sensor", "CP-1|revenue").state == "1.50"

@@ -31,6 +31,8 @@ PRICED_WHILE_DOWN = "last_known_price_while_down"
 """A dynamic tariff priced energy drawn while we were not running at the last known price."""
 REPEATED_STOP = "repeated_stop"
 """A StopTransaction came again for a session already stopped (replayed after a restart)."""
+LATE_STOP = "late_stop"
+"""The StopTransaction of a session came after the next session had closed its bill."""
 NEVER_STOPPED = "never_stopped"
 """A new session began on the connector before this one's StopTransaction: billed up to its
 last reading."""
@@ -301,18 +303,24 @@ class Cashier:
             default_tariff=settings.default_tariff,
         )
 
-    def _open(
+    def _new_bill(
         self, transaction: TransactionRecord, account: str | None, tariff: Tariff
     ) -> OpenBill:
         history = self.prices.setdefault(tariff.dynamic.entity_id, []) if tariff.dynamic else []
         start = MeterPoint(transaction.started_at, Decimal(transaction.meter_start_wh))
-        open_bill = OpenBill(
+        return OpenBill(
             transaction,
             account,
             SessionPricer(tariff, start, history),
             IdleClock(tariff.idle_grace),
         )
-        self.open[transaction.transaction_id] = open_bill
+
+    def _open(
+        self, transaction: TransactionRecord, account: str | None, tariff: Tariff
+    ) -> OpenBill:
+        open_bill = self.open[transaction.transaction_id] = self._new_bill(
+            transaction, account, tariff
+        )
         self._by_connector[(transaction.charger_id, transaction.connector_id)] = (
             transaction.transaction_id
         )
@@ -387,10 +395,44 @@ class Cashier:
         )
         return bill, written
 
+    async def _late_stop(
+        self, record: BillRecord, transaction: TransactionRecord, stop: MeterPoint
+    ) -> None:
+        """The real stop of a session closed by the next one: price it up to meterStop."""
+        late = self._new_bill(transaction, record.account, Tariff.from_json(record.tariff))
+        late.idle = _idle_from_json(record.idle_clock, late.pricer.tariff.idle_grace)
+        readings = await self.ledger.load_meter_readings(transaction.transaction_id)
+        late.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
+        late.stop = stop
+        late.pricer.add([stop])
+        late.flags = (set(record.flags) - {NEVER_STOPPED}) | {LATE_STOP}
+        bill = await self._checkpoint(late, final=True)
+        # The book counted the bill as it was; it grows by what the stop added.
+        self.book.add(
+            BookEntry(
+                record.account,
+                transaction.charger_id,
+                record.unplugged_at or self.now(),
+                bill.energy_wh - record.energy_wh,
+                bill.gross - record.gross,
+                bill.net - record.net,
+                self._electricity_cost(bill) - record.electricity_cost,
+            )
+        )
+        self._book_changed()
+        await self.flag_for_review(transaction.charger_id, transaction.transaction_id, LATE_STOP)
+
     async def _flag_stored(self, transaction: TransactionRecord, flag: str) -> None:
         transaction_id = transaction.transaction_id
         for record in await self.ledger.load_bills(transaction_id=transaction_id):
-            if flag not in record.flags:
+            if (
+                NEVER_STOPPED in record.flags
+                and transaction.stopped_at is not None
+                and transaction.meter_stop_wh is not None
+            ):
+                stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
+                await self._late_stop(record, transaction, stop)
+            elif flag not in record.flags:
                 await self.ledger.save_bill(
                     replace(record, flags=record.flags | {flag}), self.now()
                 )
