@@ -179,6 +179,7 @@ async def test_diagnostics_redacts_secrets(
     assert diagnostics["chargers"]["CP-1"]["connected"] is True
     assert diagnostics["chargers"]["CP-1"]["local_list_version"] == 1
     assert diagnostics["id_tags"] == {"Blocked": 1}
+    assert diagnostics["billing"] == {"tariffs": [], "open_bills": 0, "reviews_waiting": 0}
     assert diagnostics["data"]["host"] == "**REDACTED**"
 
 

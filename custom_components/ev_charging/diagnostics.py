@@ -62,6 +62,14 @@ async def async_get_config_entry_diagnostics(
             # Counts only: the tags themselves identify people.
             "id_tags": {status: statuses.count(status) for status in sorted(set(statuses))},
             "unknown_tags": tags.unknown_tags.value,
+            "billing": {
+                "tariffs": [
+                    {"name": t.name, "version": t.version, "dynamic": t.dynamic is not None}
+                    for t in central.settings.billing.tariffs.values()
+                ],
+                "open_bills": len(central.cashier.open),
+                "reviews_waiting": len(await entry.runtime_data.ledger.open_reviews()),
+            },
             "chargers": chargers,
         },
         TO_REDACT,
