@@ -1,0 +1,1 @@
+"""Fault detection: detectors as plain Python; Home Assistant glue on top."""
