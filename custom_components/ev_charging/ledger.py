@@ -770,9 +770,7 @@ class Ledger:
             lambda c: [
                 _bill(row)
                 for row in c.execute(
-                    "SELECT transaction_id, account, tariff, energy_wh, energy_cost, session_fee,"
-                    " idle_seconds, idle_fee, net, tax, gross, pieces, flags, idle_clock,"
-                    " unplugged_at, final, payment_reference, electricity_cost FROM session_bills"
+                    f"SELECT {_bill_columns('b')} FROM session_bills b"
                     + where
                     + " ORDER BY transaction_id",
                     parameters,
@@ -791,10 +789,7 @@ class Ledger:
             bills = {
                 row[0]: _bill(row)
                 for row in connection.execute(
-                    "SELECT b.transaction_id, b.account, b.tariff, b.energy_wh, b.energy_cost,"
-                    " b.session_fee, b.idle_seconds, b.idle_fee, b.net, b.tax, b.gross, b.pieces,"
-                    " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference,"
-                    " b.electricity_cost FROM session_bills b JOIN transactions t"
+                    f"SELECT {_bill_columns('b')} FROM session_bills b JOIN transactions t"
                     " USING (transaction_id)"
                     " WHERE b.final = 1 AND b.unplugged_at >= ? AND b.unplugged_at < ?",
                     (_ts(start), _ts(end)),
@@ -859,10 +854,7 @@ class Ledger:
             lambda c: [
                 (row[-2], row[-1], _bill(row[:-2]))
                 for row in c.execute(
-                    "SELECT b.transaction_id, b.account, b.tariff, b.energy_wh, b.energy_cost,"
-                    " b.session_fee, b.idle_seconds, b.idle_fee, b.net, b.tax, b.gross, b.pieces,"
-                    " b.flags, b.idle_clock, b.unplugged_at, b.final, b.payment_reference,"
-                    " b.electricity_cost, t.charger_id, t.connector_id"
+                    f"SELECT {_bill_columns('b')}, t.charger_id, t.connector_id"
                     " FROM session_bills b JOIN transactions t USING (transaction_id)"
                     " WHERE b.transaction_id IN (SELECT MAX(b2.transaction_id)"
                     " FROM session_bills b2 JOIN transactions t2 USING (transaction_id)"
@@ -996,6 +988,33 @@ class Ledger:
                 )
             ]
         )
+
+
+# The session_bills columns _bill reads, in its order.
+_BILL_COLUMNS = (
+    "transaction_id",
+    "account",
+    "tariff",
+    "energy_wh",
+    "energy_cost",
+    "session_fee",
+    "idle_seconds",
+    "idle_fee",
+    "net",
+    "tax",
+    "gross",
+    "pieces",
+    "flags",
+    "idle_clock",
+    "unplugged_at",
+    "final",
+    "payment_reference",
+    "electricity_cost",
+)
+
+
+def _bill_columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in _BILL_COLUMNS)
 
 
 def _bill(row: tuple[Any, ...]) -> BillRecord:
