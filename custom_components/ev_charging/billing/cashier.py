@@ -238,12 +238,12 @@ class Cashier:
         readings = [r for r in readings if _belongs(r, transaction)]
         if not readings:
             open_bill.flags.add(FOREIGN_READINGS)
-            return self._queue_checkpoint(open_bill)[1]
+            return self._queue_checkpoint(open_bill)[2]
         open_bill.pricer.add(_points(readings))
         for reading in readings:
             if reading.power_w is not None:
                 open_bill.idle.power(reading.power_w / _THOUSAND, reading.timestamp)
-        return self._queue_checkpoint(open_bill)[1]
+        return self._queue_checkpoint(open_bill)[2]
 
     async def status(self, charger_id: str, connector_id: int, status: str, at: datetime) -> None:
         """A connector's status: idle time starts and ends with it; Available finishes the bill."""
@@ -332,23 +332,26 @@ class Cashier:
         key = (transaction.charger_id, transaction.connector_id)
         if self._by_connector.get(key) == transaction.transaction_id:
             del self._by_connector[key]
-        bill = self._finished[key] = await self._checkpoint(open_bill, final=True)
-        self.book.add(
-            BookEntry(
-                open_bill.account,
-                transaction.charger_id,
-                open_bill.idle.unplugged_at or self.now(),
-                bill.energy_wh,
-                bill.gross,
-                bill.net,
-                self._electricity_cost(bill),
-            )
-        )
+        bill, record = await self._checkpoint(open_bill, final=True)
+        self._finished[key] = bill
+        self.book.add(self._book_entry(record, transaction.charger_id))
         self._book_changed()
         if bill.flags:
             await self.flag_for_review(
                 transaction.charger_id, transaction.transaction_id, ",".join(sorted(bill.flags))
             )
+
+    def _book_entry(self, record: BillRecord, charger_id: str) -> BookEntry:
+        """What the book counts of a final bill: it counts from when the car was unplugged."""
+        return BookEntry(
+            record.account,
+            charger_id,
+            record.unplugged_at or self.now(),
+            record.energy_wh,
+            record.gross,
+            record.net,
+            record.electricity_cost,
+        )
 
     async def flag_for_review(
         self, charger_id: str, transaction_id: int | None, kind: str, detail: str = ""
@@ -357,43 +360,42 @@ class Cashier:
         await self.ledger.add_review(charger_id, transaction_id, kind, detail, self.now())
         self.review_needed()
 
-    async def _checkpoint(self, open_bill: OpenBill, *, final: bool = False) -> Bill:
-        bill, written = self._queue_checkpoint(open_bill, final=final)
+    async def _checkpoint(
+        self, open_bill: OpenBill, *, final: bool = False
+    ) -> tuple[Bill, BillRecord]:
+        bill, record, written = self._queue_checkpoint(open_bill, final=final)
         await written
-        return bill
+        return bill, record
 
     def _queue_checkpoint(
         self, open_bill: OpenBill, *, final: bool = False
-    ) -> tuple[Bill, asyncio.Future[None]]:
+    ) -> tuple[Bill, BillRecord, asyncio.Future[None]]:
         now = self.now()
         if self.downtime is not None and open_bill.pricer.tariff.dynamic is not None:
             down_from, down_until = self.downtime
             if any(p.start < down_until and p.end > down_from for p in open_bill.pricer.pieces):
                 open_bill.flags.add(PRICED_WHILE_DOWN)
         bill = open_bill.bill(open_bill.idle.unplugged_at or now)
-        written = self.ledger.save_bill(
-            BillRecord(
-                transaction_id=open_bill.transaction.transaction_id,
-                account=open_bill.account,
-                tariff=open_bill.tariff_json,
-                energy_wh=bill.energy_wh,
-                energy_cost=bill.energy_cost,
-                session_fee=bill.session_fee,
-                idle_seconds=bill.idle_seconds,
-                idle_fee=bill.idle_fee,
-                net=bill.net,
-                tax=bill.tax,
-                gross=bill.gross,
-                pieces=[piece.as_json() for piece in bill.pieces],
-                electricity_cost=self._electricity_cost(bill),
-                flags=bill.flags,
-                idle_clock=_idle_as_json(open_bill.idle),
-                unplugged_at=open_bill.idle.unplugged_at,
-                final=final,
-            ),
-            now,
+        record = BillRecord(
+            transaction_id=open_bill.transaction.transaction_id,
+            account=open_bill.account,
+            tariff=open_bill.tariff_json,
+            energy_wh=bill.energy_wh,
+            energy_cost=bill.energy_cost,
+            session_fee=bill.session_fee,
+            idle_seconds=bill.idle_seconds,
+            idle_fee=bill.idle_fee,
+            net=bill.net,
+            tax=bill.tax,
+            gross=bill.gross,
+            pieces=[piece.as_json() for piece in bill.pieces],
+            electricity_cost=self._electricity_cost(bill),
+            flags=bill.flags,
+            idle_clock=_idle_as_json(open_bill.idle),
+            unplugged_at=open_bill.idle.unplugged_at,
+            final=final,
         )
-        return bill, written
+        return bill, record, self.ledger.save_bill(record, now)
 
     async def _late_stop(
         self, record: BillRecord, transaction: TransactionRecord, stop: MeterPoint
@@ -406,17 +408,18 @@ class Cashier:
         late.stop = stop
         late.pricer.add([stop])
         late.flags = (set(record.flags) - {NEVER_STOPPED}) | {LATE_STOP}
-        bill = await self._checkpoint(late, final=True)
+        _, priced = await self._checkpoint(late, final=True)
         # The book counted the bill as it was; it grows by what the stop added.
         self.book.add(
-            BookEntry(
-                record.account,
+            self._book_entry(
+                replace(
+                    priced,
+                    energy_wh=priced.energy_wh - record.energy_wh,
+                    gross=priced.gross - record.gross,
+                    net=priced.net - record.net,
+                    electricity_cost=priced.electricity_cost - record.electricity_cost,
+                ),
                 transaction.charger_id,
-                record.unplugged_at or self.now(),
-                bill.energy_wh - record.energy_wh,
-                bill.gross - record.gross,
-                bill.net - record.net,
-                self._electricity_cost(bill) - record.electricity_cost,
             )
         )
         self._book_changed()
