@@ -101,7 +101,7 @@ async def test_all_measurands_reach_entities(
 async def test_lean_default_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A one-connector charger enables nine entities by default (1,000 chargers stay under
+    """A one-connector charger enables ten entities by default (1,000 chargers stay under
     Home Assistant's 10,000 enabled entities per config entry); extras are disabled."""
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
@@ -115,12 +115,13 @@ async def test_lean_default_entities(
     assert enabled == [
         "CP-1|1|charging",
         "CP-1|1|energy_register",
+        "CP-1|1|fault",
         "CP-1|1|power",
         "CP-1|1|session_cost",
         "CP-1|1|session_energy",
         "CP-1|1|status",
-        "CP-1|connected",
         "CP-1|current_limit",
+        "CP-1|offline",
         "CP-1|revenue",
     ]
 

@@ -245,7 +245,7 @@ async def test_unknown_charger_waits_for_approval(
     assert ("TriggerMessage", {"requestedMessage": "BootNotification"}) in charger.received_calls
     assert (await charger.boot())["status"] == "Accepted"
     await hass.async_block_till_done()
-    assert entity_state(hass, "binary_sensor", "CP-NEW|connected").state == "on"
+    assert entity_state(hass, "binary_sensor", "CP-NEW|offline").state == "off"
 
 
 def entity_state_missing(hass: HomeAssistant, charger_id: str) -> bool:

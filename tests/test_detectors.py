@@ -1,4 +1,4 @@
-"""The fault detectors, as plain Python (Home Assistant's surface comes with issue 7)."""
+"""The fault detectors, as plain Python."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -54,6 +54,12 @@ def test_offline_within_the_bound() -> None:
     assert offline.due() is None
     offline.connection(True, at(5))
     assert not offline.check(at(5)).active
+    # After our restart: the same bound to come back, then offline since the bound ran out.
+    offline.waiting(at(10))
+    assert not offline.check(at(11)).active
+    assert offline.check(at(12)).details == (("reason", "not_reconnected"),)
+    offline.restore(at(20), "disconnected")
+    assert offline.check(at(30)).since == at(20)
 
 
 def test_stalled_session() -> None:
@@ -98,12 +104,15 @@ def test_degradation() -> None:
     """An error that comes back three times a day, or a connector running hot."""
     degradation = DegradationDetector(repeats=3, max_temperature_c=Decimal(70))
     for hour in range(3):
-        degradation.status("HighTemperature", at(hour * 60))
-        degradation.status("NoError", at(hour * 60 + 5))
+        degradation.status(1, "HighTemperature", at(hour * 60))
+        degradation.status(2, "NoError", at(hour * 60 + 1))  # another connector: no clearing
+        degradation.status(1, "HighTemperature", at(hour * 60 + 2))  # the same occurrence
+        degradation.status(1, "NoError", at(hour * 60 + 5))
     problem = degradation.check(at(200))
     assert dict(problem.details) == {"reason": "recurring_error", "error_code": "HighTemperature"}
     assert not degradation.check(at(24 * 60 + 1)).active
-    degradation.temperature(Decimal(75), at(2_000))
+    degradation.temperature(1, Decimal(75), at(2_000))
+    degradation.temperature(2, Decimal(30), at(2_001))
     assert degradation.check(at(2_001)).since == at(2_000)
-    degradation.temperature(Decimal(40), at(2_002))
+    degradation.temperature(1, Decimal(40), at(2_002))
     assert not degradation.check(at(2_003)).active

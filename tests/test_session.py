@@ -34,7 +34,7 @@ async def test_device_from_boot_notification(
         "SN42",
         "3.1",
     )
-    assert entity_state(hass, "binary_sensor", "CP-1|connected").state == STATE_ON
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == STATE_OFF
 
 
 async def test_full_session(
@@ -115,7 +115,7 @@ async def test_full_session(
 async def test_disconnect_marks_charger_offline(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """Connectivity turns off and live figures become unavailable; the register stays."""
+    """The offline problem turns on and live figures become unavailable; the register stays."""
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     await charger.meter_values(1, None, power_w=0, energy_wh=5000, timestamp=T0)
@@ -124,7 +124,7 @@ async def test_disconnect_marks_charger_offline(
     central = init_integration.runtime_data.central
     await until(lambda: not central.connections, "the server saw the socket close")
     await hass.async_block_till_done()
-    assert entity_state(hass, "binary_sensor", "CP-1|connected").state == STATE_OFF
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == STATE_ON
     assert entity_state(hass, "sensor", "CP-1|1|power").state == STATE_UNAVAILABLE
     assert entity_state(hass, "sensor", "CP-1|1|energy_register").state == "5"
 
@@ -139,7 +139,7 @@ async def test_second_connection_replaces_first(
     assert not first.connected
     assert (await second.heartbeat())["currentTime"]
     await hass.async_block_till_done()
-    assert entity_state(hass, "binary_sensor", "CP-1|connected").state == STATE_ON
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == STATE_OFF
 
 
 async def test_stop_transaction_data_is_stored(

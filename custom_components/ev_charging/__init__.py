@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    ALIVE_INTERVAL,
     CONF_REMOTE_ID_TAG,
     CONF_SSL_CERTIFICATE,
     CONF_SSL_KEY,
@@ -43,6 +44,7 @@ from .usage_statistics import async_track_usage_statistics
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.EVENT,
     Platform.NUMBER,
     Platform.SENSOR,
     Platform.SWITCH,
@@ -66,12 +68,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         )
     ledger = Ledger(Path(hass.config.path(LEDGER_FILENAME)))
     await ledger.open()
-    central = CentralSystem(
-        ledger,
-        settings_from_entry(hass, entry),
-        HomeAssistantListener(hass, entry),
-        dt_util.utcnow,
-    )
+    listener = HomeAssistantListener(hass, entry)
+    central = CentralSystem(ledger, settings_from_entry(hass, entry), listener, dt_util.utcnow)
+    listener.health.central = central
+    entry.async_on_unload(listener.health.cancel_timers)
     try:
         tls = None
         if CONF_SSL_CERTIFICATE in entry.data:
@@ -111,6 +111,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Sessions flagged before a restart still wait for review.
     await async_update_review_issue(hass, entry)
+
+    async def alive(now: datetime) -> None:
+        # The gaps between runs are downtime; uptime sensors move with the clock.
+        await central.mark_alive()
+        for charger in central.chargers.values():
+            charger.notify()
+
+    entry.async_on_unload(async_track_time_interval(hass, alive, ALIVE_INTERVAL))
+    # Problems from before the restart: their timers and repair issues.
+    for charger in central.chargers.values():
+        central.check_health(charger)
     return True
 
 

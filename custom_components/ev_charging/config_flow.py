@@ -36,20 +36,30 @@ from .const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
     CONF_CHARGERS,
+    CONF_DEGRADATION_REPEATS,
     CONF_ELECTRICITY_PRICE,
     CONF_ELECTRICITY_PRICE_SENSOR,
+    CONF_FAULT_DETECTION,
+    CONF_FLAPPING_LIMIT,
+    CONF_FLAPPING_MINUTES,
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
     CONF_LENIENT,
+    CONF_MAX_POWER_KW,
+    CONF_MAX_TEMPERATURE,
     CONF_METER_VALUE_INTERVAL,
+    CONF_MISSED_INTERVALS,
+    CONF_OFFLINE_MULTIPLE,
     CONF_PASSWORDS,
     CONF_PING_INTERVAL,
     CONF_PRICES_INCLUDE_VAT,
     CONF_REMOTE_ID_TAG,
     CONF_REMOVE_PASSWORD,
+    CONF_REPAIR_AFTER_MINUTES,
     CONF_SSL_CERTIFICATE,
     CONF_SSL_KEY,
+    CONF_STALLED_MINUTES,
     CONF_START_TRANSACTION_DELAY,
     CONF_TARIFF,
     CONF_UNKNOWN_TAGS,
@@ -68,6 +78,7 @@ from .const import (
 from .csms.authorization import UnknownTagPolicy, tag_key
 from .csms.central import valid_charger_id
 from .csms.security import hash_password, new_password, server_tls_context
+from .faults.health import Thresholds
 from .id_tags import clean_tag_data, form_schema, title_of
 from .tariffs import clean_tariff_data, tariff_choices
 from .tariffs import form_schema as tariff_form_schema
@@ -380,7 +391,61 @@ class EvChargingOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose what to change."""
         return self.async_show_menu(
-            step_id="init", menu_options=["settings", "billing", "charger", "password"]
+            step_id="init",
+            menu_options=["settings", "billing", "fault_detection", "charger", "password"],
+        )
+
+    async def async_step_fault_detection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The detectors' thresholds; they apply at once."""
+        options = self.config_entry.options
+        if user_input is not None:
+            return self.async_create_entry(data={**options, CONF_FAULT_DETECTION: user_input})
+        current = options.get(CONF_FAULT_DETECTION, {})
+        default = Thresholds()
+        fields: list[tuple[str, float, float, float, float, str]] = [
+            # key, default, min, max, step, unit
+            (CONF_OFFLINE_MULTIPLE, default.offline_multiple, 1.5, 10, 0.5, "×"),
+            (CONF_STALLED_MINUTES, default.stalled_after.total_seconds() / 60, 1, 240, 1, "min"),
+            (CONF_MISSED_INTERVALS, default.missed_intervals, 1, 20, 1, "×"),
+            (CONF_MAX_POWER_KW, float(default.max_power_kw), 1, 1000, 0.1, "kW"),
+            (CONF_FLAPPING_LIMIT, default.flapping_limit, 1, 100, 1, "×"),
+            (
+                CONF_FLAPPING_MINUTES,
+                default.flapping_window.total_seconds() / 60,
+                1,
+                1440,
+                1,
+                "min",
+            ),
+            (CONF_DEGRADATION_REPEATS, default.degradation_repeats, 2, 100, 1, "×"),
+            (CONF_MAX_TEMPERATURE, float(default.max_temperature_c), 30, 150, 1, "°C"),
+            (
+                CONF_REPAIR_AFTER_MINUTES,
+                default.repair_after.total_seconds() / 60,
+                1,
+                10080,
+                1,
+                "min",
+            ),
+        ]
+        return self.async_show_form(
+            step_id="fault_detection",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(key, default=current.get(key, value)): NumberSelector(
+                        NumberSelectorConfig(
+                            min=low,
+                            max=high,
+                            step=step,
+                            unit_of_measurement=unit,
+                            mode=NumberSelectorMode.BOX,
+                        )
+                    )
+                    for key, value, low, high, step, unit in fields
+                }
+            ),
         )
 
     async def async_step_billing(

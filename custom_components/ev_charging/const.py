@@ -54,6 +54,18 @@ CONF_ACCOUNT: Final = "account"
 # Sessions paid through the kiosk are billed to this built-in account.
 GUEST_ACCOUNT: Final = "guest"
 
+# Fault detection thresholds: options under CONF_FAULT_DETECTION.
+CONF_FAULT_DETECTION: Final = "fault_detection"
+CONF_OFFLINE_MULTIPLE: Final = "offline_multiple"
+CONF_STALLED_MINUTES: Final = "stalled_minutes"
+CONF_MISSED_INTERVALS: Final = "missed_intervals"
+CONF_MAX_POWER_KW: Final = "max_power_kw"
+CONF_FLAPPING_LIMIT: Final = "flapping_limit"
+CONF_FLAPPING_MINUTES: Final = "flapping_minutes"
+CONF_DEGRADATION_REPEATS: Final = "degradation_repeats"
+CONF_MAX_TEMPERATURE: Final = "max_temperature"
+CONF_REPAIR_AFTER_MINUTES: Final = "repair_after_minutes"
+
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000
 DEFAULT_HEARTBEAT_INTERVAL: Final = 60
@@ -65,3 +77,5 @@ LEDGER_FILENAME: Final = "ev_charging.db"
 # transactions and readings); refused ones are kept for good.
 RAW_FRAME_RETENTION: Final = timedelta(days=7)
 PRUNE_INTERVAL: Final = timedelta(hours=6)
+# How often we note that we still run (the gaps are downtime) and refresh uptime sensors.
+ALIVE_INTERVAL: Final = timedelta(minutes=1)

@@ -20,6 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from .faults.uptime import LogEntry
+
 _LOGGER = logging.getLogger(__name__)
 
 # OCPP 1.6 transactionId is a 32-bit signed integer.
@@ -166,6 +168,27 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (charger_id, transaction_id, kind)
     );
     """,
+    """
+    -- Problem intervals (fault, offline, stalled, ...) and, for uptime, Unavailable and the
+    -- owner's maintenance; ended_at NULL while it goes on. connector_id 0: the whole charger.
+    CREATE TABLE problem_intervals (
+        interval_id INTEGER PRIMARY KEY,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX problem_intervals_by_end ON problem_intervals (ended_at);
+    -- When Home Assistant ran (the gaps are downtime, excluded from uptime).
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        alive_at TEXT NOT NULL
+    );
+    ALTER TABLE chargers ADD COLUMN reconnects INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -179,6 +202,20 @@ class ChargerRecord:
     model: str | None
     serial_number: str | None
     firmware: str | None
+    first_seen: datetime | None = None
+    reconnects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemInterval:
+    """A stored problem (or unavailability, or maintenance) interval."""
+
+    charger_id: str
+    connector_id: int
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,6 +510,7 @@ class Ledger:
         *,
         approved: bool | None = None,
         boot: dict[str, str | None] | None = None,
+        reconnected: bool = False,
     ) -> asyncio.Future[None]:
         """Insert or update a charger; boot holds vendor, model, serial_number, firmware."""
 
@@ -482,6 +520,11 @@ class Ledger:
                 " ON CONFLICT (charger_id) DO UPDATE SET last_seen = excluded.last_seen",
                 (charger_id, _ts(seen_at), _ts(seen_at)),
             )
+            if reconnected:
+                connection.execute(
+                    "UPDATE chargers SET reconnects = reconnects + 1 WHERE charger_id = ?",
+                    (charger_id,),
+                )
             if approved is not None:
                 connection.execute(
                     "UPDATE chargers SET approved = ? WHERE charger_id = ?",
@@ -927,6 +970,95 @@ class Ledger:
             )
         )
 
+    def save_problem_log(
+        self, charger_id: str, entries: Iterable[LogEntry]
+    ) -> asyncio.Future[None]:
+        """Open and close problem intervals, in order."""
+        rows = [
+            (
+                charger_id,
+                entry.connector_id,
+                entry.kind,
+                _ts(entry.at),
+                json.dumps(entry.details) if entry.opened else None,
+            )
+            for entry in entries
+        ]
+
+        def operation(connection: sqlite3.Connection) -> None:
+            for charger, connector_id, kind, at, details in rows:
+                if details is not None:
+                    connection.execute(
+                        "INSERT INTO problem_intervals"
+                        " (charger_id, connector_id, kind, started_at, details)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (charger, connector_id, kind, at, details),
+                    )
+                else:
+                    connection.execute(
+                        "UPDATE problem_intervals SET ended_at = ? WHERE charger_id = ?"
+                        " AND connector_id = ? AND kind = ? AND ended_at IS NULL",
+                        (at, charger, connector_id, kind),
+                    )
+
+        return self.submit(operation)
+
+    def load_problem_intervals(self, since: datetime) -> asyncio.Future[list[ProblemInterval]]:
+        """Intervals still open or ended since a moment, and every charger's latest fault."""
+        return self.submit(
+            lambda c: [
+                ProblemInterval(
+                    row[0],
+                    row[1],
+                    row[2],
+                    datetime.fromisoformat(row[3]),
+                    _dt(row[4]),
+                    json.loads(row[5]),
+                )
+                for row in c.execute(
+                    "SELECT charger_id, connector_id, kind, started_at, ended_at, details"
+                    " FROM problem_intervals WHERE ended_at IS NULL OR ended_at >= ?"
+                    " OR interval_id IN (SELECT MAX(interval_id) FROM problem_intervals"
+                    " WHERE kind = 'fault' GROUP BY charger_id)"
+                    " ORDER BY started_at, interval_id",
+                    (_ts(since),),
+                )
+            ]
+        )
+
+    def start_run(self, at: datetime) -> asyncio.Future[int]:
+        """Note that Home Assistant (the integration) started; returns the run's id."""
+
+        def operation(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "INSERT INTO runs (started_at, alive_at) VALUES (?, ?)", (_ts(at), _ts(at))
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        return self.submit(operation)
+
+    def mark_alive(self, run_id: int, at: datetime) -> asyncio.Future[None]:
+        """The run is still going on at this moment."""
+        return self.submit(
+            _execute("UPDATE runs SET alive_at = ? WHERE run_id = ?", (_ts(at), run_id))
+        )
+
+    def load_downtime(self, since: datetime) -> asyncio.Future[list[tuple[datetime, datetime]]]:
+        """The gaps between runs (Home Assistant down) that end after a moment."""
+
+        def operation(connection: sqlite3.Connection) -> list[tuple[datetime, datetime]]:
+            runs = connection.execute("SELECT started_at, alive_at FROM runs ORDER BY run_id")
+            gaps, previous_alive = [], None
+            for started_at, alive_at in runs:
+                start = _dt(started_at)
+                if previous_alive is not None and start is not None and start > previous_alive:
+                    gaps.append((previous_alive, start))
+                previous_alive = _dt(alive_at)
+            return [(start, end) for start, end in gaps if end >= since]
+
+        return self.submit(operation)
+
     def save_price(self, entity_id: str, at: datetime, price: Decimal) -> asyncio.Future[None]:
         """Record a dynamic price sensor's value from a moment on."""
         return self.submit(
@@ -1091,10 +1223,10 @@ def _statements(script: str) -> list[str]:
 
 def _load_chargers(connection: sqlite3.Connection) -> list[ChargerRecord]:
     return [
-        ChargerRecord(row[0], bool(row[1]), *row[2:])
+        ChargerRecord(row[0], bool(row[1]), row[2], row[3], row[4], row[5], _dt(row[6]), row[7])
         for row in connection.execute(
-            "SELECT charger_id, approved, vendor, model, serial_number, firmware FROM chargers"
-            " ORDER BY charger_id"
+            "SELECT charger_id, approved, vendor, model, serial_number, firmware, first_seen,"
+            " reconnects FROM chargers ORDER BY charger_id"
         )
     ]
 

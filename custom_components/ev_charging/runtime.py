@@ -2,7 +2,8 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
@@ -21,16 +22,26 @@ from .const import (
     CONF_BLOCKED,
     CONF_CHARGER_ID,
     CONF_CHARGERS,
+    CONF_DEGRADATION_REPEATS,
     CONF_EXPIRES,
+    CONF_FAULT_DETECTION,
+    CONF_FLAPPING_LIMIT,
+    CONF_FLAPPING_MINUTES,
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
     CONF_LENIENT,
+    CONF_MAX_POWER_KW,
+    CONF_MAX_TEMPERATURE,
     CONF_METER_VALUE_INTERVAL,
+    CONF_MISSED_INTERVALS,
+    CONF_OFFLINE_MULTIPLE,
     CONF_PARENT_ID_TAG,
     CONF_PASSWORDS,
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
+    CONF_REPAIR_AFTER_MINUTES,
+    CONF_STALLED_MINUTES,
     CONF_START_TRANSACTION_DELAY,
     CONF_UNKNOWN_TAGS,
     CONF_USER_ID,
@@ -44,6 +55,9 @@ from .csms.authorization import IdTag, TagList, UnknownTagPolicy
 from .csms.central import CentralSystem
 from .csms.commands import CommandError
 from .csms.state import CentralSettings, ChargerQuirks, ChargerState
+from .faults.detectors import Problem
+from .faults.health import ProblemKey, Thresholds
+from .health_reports import HealthReports
 from .ledger import Ledger
 from .tariffs import billing_settings
 
@@ -118,6 +132,28 @@ def id_tag_from_data(data: Mapping[str, Any]) -> IdTag:
     )
 
 
+def thresholds_from_options(options: Mapping[str, Any]) -> Thresholds:
+    """The fault detection thresholds; defaults for what the owner left alone."""
+    default = Thresholds()
+    return Thresholds(
+        offline_multiple=float(options.get(CONF_OFFLINE_MULTIPLE, default.offline_multiple)),
+        stalled_after=_minutes(options, CONF_STALLED_MINUTES, default.stalled_after),
+        missed_intervals=int(options.get(CONF_MISSED_INTERVALS, default.missed_intervals)),
+        max_power_kw=Decimal(str(options.get(CONF_MAX_POWER_KW, default.max_power_kw))),
+        flapping_limit=int(options.get(CONF_FLAPPING_LIMIT, default.flapping_limit)),
+        flapping_window=_minutes(options, CONF_FLAPPING_MINUTES, default.flapping_window),
+        degradation_repeats=int(options.get(CONF_DEGRADATION_REPEATS, default.degradation_repeats)),
+        max_temperature_c=Decimal(
+            str(options.get(CONF_MAX_TEMPERATURE, default.max_temperature_c))
+        ),
+        repair_after=_minutes(options, CONF_REPAIR_AFTER_MINUTES, default.repair_after),
+    )
+
+
+def _minutes(options: Mapping[str, Any], key: str, default: timedelta) -> timedelta:
+    return timedelta(minutes=float(options[key])) if key in options else default
+
+
 def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSettings:
     """The central system's live settings from the entry's options, ID tags and tariffs."""
     options = entry.options
@@ -138,6 +174,7 @@ def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSetti
     )
     return CentralSettings(
         billing=billing_settings(hass, entry),
+        faults=thresholds_from_options(options.get(CONF_FAULT_DETECTION, {})),
         tags=tags,
         remote_id_tag=remote_id_tag,
         heartbeat_interval=options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
@@ -187,6 +224,7 @@ class HomeAssistantListener:
     def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         self.hass = hass
         self.entry = entry
+        self.health = HealthReports(hass, entry.entry_id)
 
     @callback
     def charger_added(self, charger: ChargerState) -> None:
@@ -213,6 +251,21 @@ class HomeAssistantListener:
             serial_number=charger.serial_number,
             sw_version=charger.firmware,
         )
+
+    @callback
+    def charger_event(self, charger: ChargerState, event_type: str, data: dict[str, Any]) -> None:
+        """A bus event, and the charger's event entity shows it."""
+        self.health.charger_event(charger, event_type, data)
+
+    @callback
+    def lasting_problems(self, charger: ChargerState, problems: dict[ProblemKey, Problem]) -> None:
+        """Repair issues for the charger's lasting problems."""
+        self.health.lasting_problems(charger, problems)
+
+    @callback
+    def check_health_at(self, charger: ChargerState, when: datetime | None) -> None:
+        """A timer for the charger's detectors."""
+        self.health.check_at(charger, when)
 
     @callback
     def review_needed(self) -> None:

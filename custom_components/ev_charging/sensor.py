@@ -41,6 +41,7 @@ from .billing_sensors import (
 from .const import GUEST_ACCOUNT, SUBENTRY_ACCOUNT
 from .csms.state import ChargerState, ConnectorState
 from .entity import ChargerEntity, ConnectorEntity, async_setup_charger_entities
+from .health_sensors import UptimeSensor, health_sensors
 from .runtime import EvChargingConfigEntry, signal_accounts_changed
 
 # Entities only write state when their charger pushes an update.
@@ -218,13 +219,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add sensors for known chargers now and for new chargers and connectors as they come."""
-    cashier, currency = entry.runtime_data.central.cashier, hass.config.currency
+    central = entry.runtime_data.central
+    cashier, currency = central.cashier, hass.config.currency
 
     def charger_sensors(charger: ChargerState) -> list[SensorEntity]:
         sensors: list[SensorEntity] = [
             ChargerSensor(charger, description) for description in CHARGER_SENSORS
         ]
         sensors.append(EnergyPriceSensor(charger, cashier, currency))
+        sensors.extend(health_sensors(central, charger))
         sensors.extend(
             ChargerTotalsSensor(charger, description, cashier, currency)
             for description in CHARGER_TOTALS
@@ -236,6 +239,7 @@ async def async_setup_entry(
             ConnectorSensor(charger, connector_id, description) for description in CONNECTOR_SENSORS
         ]
         sensors.append(SessionCostSensor(charger, connector_id, cashier, currency))
+        sensors.append(UptimeSensor(central, charger, connector_id))
         return sensors
 
     async_setup_charger_entities(

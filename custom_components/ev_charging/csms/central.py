@@ -1,10 +1,11 @@
 """The central system: the websocket server, chargers' state and the ledger bookkeeping."""
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -15,6 +16,9 @@ from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
 from ..billing.cashier import Cashier
+from ..faults.detectors import Problem
+from ..faults.health import RESTORED_PROBLEMS, ProblemChange, ProblemKey, ProblemKind
+from ..faults.uptime import LogEntry
 from ..ledger import ChargerRecord, Ledger, MeterReading
 from .authorization import TagStatus
 from .commands import CommandError, send_command
@@ -35,6 +39,10 @@ PENDING_RETRY_INTERVAL = 30
 SAMPLED_DATA = ("Energy.Active.Import.Register", "Power.Active.Import")
 # Charger configuration keys that bound the local authorization list.
 LIST_LIMIT_KEYS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
+# Uptime is measured over this rolling window; older intervals are dropped from memory.
+UPTIME_WINDOW = timedelta(days=30)
+# What counts as the owner taking a connector out of service, and back.
+AVAILABILITY_DONE = frozenset({"Accepted", "Scheduled"})
 
 
 class CentralListener(Protocol):
@@ -57,6 +65,15 @@ class CentralListener(Protocol):
 
     def review_needed(self) -> None:
         """A session (or a stop of an unknown one) was flagged for review in the ledger."""
+
+    def charger_event(self, charger: ChargerState, event_type: str, data: dict[str, Any]) -> None:
+        """Something happened at a charger: a problem started or cleared, a session began."""
+
+    def lasting_problems(self, charger: ChargerState, problems: dict[ProblemKey, Problem]) -> None:
+        """The charger's problems that have lasted long enough for a repair issue."""
+
+    def check_health_at(self, charger: ChargerState, when: datetime | None) -> None:
+        """Call check_health(charger) at this moment (None: no need)."""
 
 
 class CentralSystem:
@@ -82,6 +99,11 @@ class CentralSystem:
         self._list_locks: dict[str, asyncio.Lock] = {}
         # Connectors where a free-charging start was asked for and has not begun yet.
         self._free_starts: set[tuple[str, int]] = set()
+        self.downtime: list[tuple[datetime, datetime | None]] = []
+        """When Home Assistant was down within the uptime window."""
+        self._run_id: int | None = None
+        self._stopping = False
+        self._lasting: dict[str, frozenset[ProblemKey]] = {}
 
     # Life cycle.
 
@@ -91,7 +113,8 @@ class CentralSystem:
         # The schema files are read from disk once; not on the event loop.
         await loop.run_in_executor(None, _preload_validators)
         for record in await self.ledger.load_chargers():
-            self.chargers[record.charger_id] = _charger_from_record(record)
+            known = self.chargers[record.charger_id] = _charger_from_record(record)
+            self._configure_health(known)
         for connector in await self.ledger.load_connectors():
             if (charger := self.chargers.get(connector.charger_id)) is None:
                 continue
@@ -110,6 +133,47 @@ class CentralSystem:
                     # So the last session's energy still shows after a restart.
                     state.last_transaction = transaction
         await self.cashier.load()
+        await self._load_health()
+
+    async def _load_health(self) -> None:
+        """Bring back the outage log, open problems and Home Assistant's own downtime."""
+        now = self.now()
+        self._run_id = await self.ledger.start_run(now)
+        self.downtime = list(await self.ledger.load_downtime(now - UPTIME_WINDOW))
+        ended: dict[str, list[LogEntry]] = {}
+        for interval in await self.ledger.load_problem_intervals(now - UPTIME_WINDOW):
+            if (charger := self.chargers.get(interval.charger_id)) is None:
+                continue
+            health, kind, end = charger.health, interval.kind, interval.ended_at
+            connector_id = interval.connector_id
+            problem = Problem(end is None, interval.started_at, tuple(interval.details.items()))
+            if kind == ProblemKind.FAULT:
+                health.last_fault = (connector_id, problem)
+            if end is None and kind in ProblemKind and kind not in RESTORED_PROBLEMS:
+                # Found again from live data if it still holds.
+                ended.setdefault(charger.charger_id, []).append(
+                    LogEntry(connector_id, kind, now, opened=False)
+                )
+                end = now
+            elif end is None and kind in RESTORED_PROBLEMS:
+                health.restore(connector_id, ProblemKind(kind), problem)
+            health.log.add(connector_id, kind, interval.started_at, end)
+        for charger_id, entries in ended.items():
+            await self.ledger.save_problem_log(charger_id, entries)
+        for charger in self.chargers.values():
+            if charger.approved and charger.health.offline.offline_since is None:
+                charger.health.waiting(now)
+
+    async def mark_alive(self) -> None:
+        """Note that we still run (the gaps between runs are downtime); forget old intervals."""
+        now = self.now()
+        if self._run_id is not None:
+            await self.ledger.mark_alive(self._run_id, now)
+        for charger in self.chargers.values():
+            charger.health.log.forget_before(now - UPTIME_WINDOW)
+        self.downtime = [
+            gap for gap in self.downtime if gap[1] is None or gap[1] >= now - UPTIME_WINDOW
+        ]
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen for chargers; raises OSError if the port cannot be bound."""
@@ -128,6 +192,10 @@ class CentralSystem:
 
     async def stop(self) -> None:
         """Close every charger's socket, free the port, end background work."""
+        # Chargers dropping because we stop are not offline: that time is our downtime.
+        self._stopping = True
+        with contextlib.suppress(Exception):
+            await self.mark_alive()
         # All at once: a charger that vanished without closing would otherwise hold up the rest.
         await asyncio.gather(
             *(
@@ -148,6 +216,9 @@ class CentralSystem:
         """Take new settings live; a charger whose ping interval changed reconnects alone."""
         old, self.settings = self.settings, settings
         self.cashier.configure(settings.billing)
+        for known in self.chargers.values():
+            self._configure_health(known)
+            self.check_health(known)
         self._report_security()
         if old.tags != settings.tags:
             for charger_id in list(self.connections):
@@ -202,7 +273,57 @@ class CentralSystem:
 
     async def command(self, charger_id: str, payload: Any, **options: Any) -> Any:
         """Send a command to a charger; raises a CommandError saying why it failed."""
-        return await send_command(self.connections.get(charger_id), charger_id, payload, **options)
+        answer = await send_command(
+            self.connections.get(charger_id), charger_id, payload, **options
+        )
+        if (
+            isinstance(payload, call.ChangeAvailability)
+            and str(answer.status) in AVAILABILITY_DONE
+            and (charger := self.chargers.get(charger_id)) is not None
+        ):
+            # Set from Home Assistant: maintenance, not counted against the charger's uptime.
+            inoperative = payload.type == "Inoperative"
+            charger.health.maintenance(payload.connector_id, inoperative, self.now())
+            self.check_health(charger)
+        return answer
+
+    # Health: the fault detectors.
+
+    def _configure_health(self, charger: ChargerState) -> None:
+        charger.health.configure(
+            self.settings.faults,
+            self.settings.heartbeat_interval,
+            self.settings.meter_value_interval,
+        )
+
+    def check_health(self, charger: ChargerState) -> None:
+        """Ask the charger's detectors (after news, or when due) and report what changed."""
+        if self._stopping:
+            return
+        now = self.now()
+        health = charger.health
+        changes = health.evaluate(now)
+        if entries := health.log.drain():
+            self.watch(self.ledger.save_problem_log(charger.charger_id, entries))
+        for change in changes:
+            self.listener.charger_event(charger, change.event_type, _change_data(change))
+        lasting = health.lasting(now)
+        if frozenset(lasting) != self._lasting.get(charger.charger_id, frozenset()):
+            self._lasting[charger.charger_id] = frozenset(lasting)
+            self.listener.lasting_problems(charger, lasting)
+        if changes:
+            charger.notify()
+        self.listener.check_health_at(charger, health.due(now))
+
+    def uptime(self, charger: ChargerState, connector_id: int | None = None) -> Decimal | None:
+        """Uptime % over the rolling window (since first seen, if later); None: the charger's."""
+        now = self.now()
+        start = max(now - UPTIME_WINDOW, charger.first_seen or now)
+        health = charger.health
+        if connector_id is None:
+            connectors = sorted(c for c in charger.connectors if c > 0)
+            return health.charger_uptime(connectors, start, now, self.downtime)
+        return health.connector_uptime(connector_id, start, now, self.downtime)
 
     async def forget(self, charger_id: str) -> None:
         """Remove a charger (its history stays in the ledger); it must be approved again."""
@@ -219,7 +340,8 @@ class CentralSystem:
         return connector
 
     def _new_charger(self, charger_id: str) -> ChargerState:
-        charger = self.chargers[charger_id] = ChargerState(charger_id)
+        charger = self.chargers[charger_id] = ChargerState(charger_id, first_seen=self.now())
+        self._configure_health(charger)
         return charger
 
     # The websocket endpoint.
@@ -253,6 +375,7 @@ class CentralSystem:
         )
         await websocket.prepare(request)
 
+        again = charger_id in self.chargers
         charger = self.chargers.get(charger_id) or self._new_charger(charger_id)
         if (previous := self.connections.get(charger_id)) is not None:
             _LOGGER.info("%s connected again; closing its previous connection", charger_id)
@@ -264,11 +387,15 @@ class CentralSystem:
         self.connections[charger_id] = connection
         charger.connected = True
         charger.last_seen = self.now()
+        charger.health.connected(charger.last_seen, again=again)
         _LOGGER.info("Charger %s connected from %s", charger_id, request.remote)
         self._report_security()
         try:
+            self.check_health(charger)
             if charger.approved:
-                self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
+                self.watch(
+                    self.ledger.save_charger(charger_id, charger.last_seen, reconnected=again)
+                )
                 charger.notify()
                 if charger.vendor is not None:
                     # It has booted before: back after a network drop or our restart,
@@ -285,6 +412,9 @@ class CentralSystem:
                 del self.connections[charger_id]
                 charger.connected = False
                 _LOGGER.info("Charger %s disconnected", charger_id)
+                if not self._stopping:
+                    charger.health.disconnected(self.now())
+                    self.check_health(charger)
                 self._report_security()
                 charger.notify()
         return websocket
@@ -333,6 +463,7 @@ class CentralSystem:
             self.listener.charger_pending(charger)
             return "Pending", PENDING_RETRY_INTERVAL
         charger.booted = True
+        charger.health.booted(self.now())
         self.listener.charger_booted(charger)
         charger.notify()
         return "Accepted", self.settings.heartbeat_interval
@@ -399,6 +530,14 @@ class CentralSystem:
         connector.info = payload.get("info")
         connector.vendor_error_code = payload.get("vendor_error_code")
         connector.status_at = at
+        charger.health.status(
+            connector_id,
+            connector.status,
+            connector.error_code,
+            self._plausible(at),
+            connector.info,
+            connector.vendor_error_code,
+        )
         await self.ledger.save_connector_status(
             charger.charger_id, connector_id, connector.status, connector.error_code, at
         )
@@ -541,6 +680,16 @@ class CentralSystem:
                 charger.charger_id, transaction, self.settings.tags.account_of(payload["id_tag"])
             )
         charger.notify()
+        self.listener.charger_event(
+            charger,
+            "session_started",
+            {
+                "connector_id": connector_id,
+                "transaction_id": transaction.transaction_id,
+                "id_tag": transaction.id_tag,
+                "id_tag_status": str(id_tag_info["status"]),
+            },
+        )
         return transaction.transaction_id, id_tag_info
 
     async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
@@ -599,6 +748,18 @@ class CentralSystem:
         await self._take_register(charger, connector_id, Decimal(payload["meter_stop"]), stopped_at)
         await self.cashier.session_stopped(transaction)
         charger.notify()
+        energy_wh = Decimal(max(0, transaction.meter_stop_wh or 0) - transaction.meter_start_wh)
+        self.listener.charger_event(
+            charger,
+            "session_stopped",
+            {
+                "connector_id": connector_id,
+                "transaction_id": transaction_id,
+                "id_tag": transaction.id_tag,
+                "energy_kwh": float(max(Decimal(0), energy_wh) / 1000),
+                "reason": transaction.stop_reason,
+            },
+        )
         return id_tag_info
 
     def diagnostics_status(self, charger: ChargerState, status: str) -> None:
@@ -644,6 +805,14 @@ class CentralSystem:
             connector.voltage_v = _or(newest.mean(VOLTAGE), connector.voltage_v)
             connector.soc_percent = _or(newest.total(SOC), connector.soc_percent)
             connector.temperature_c = _or(newest.highest(TEMPERATURE), connector.temperature_c)
+            charger.health.reading(
+                connector_id,
+                self.now(),
+                power_kw=newest.total(POWER),
+                energy_wh=_times_thousand(newest.total(ENERGY_REGISTER)),
+                temperature_c=newest.highest(TEMPERATURE),
+                measured_at=newest.timestamp,
+            )
             if (energy_wh := _times_thousand(newest.total(ENERGY_REGISTER))) is not None:
                 await self._take_register(charger, connector_id, energy_wh, newest.timestamp)
         await write
@@ -722,14 +891,28 @@ def _timestamp(value: str | None) -> datetime | None:
 
 
 def _charger_from_record(record: ChargerRecord) -> ChargerState:
-    return ChargerState(
+    charger = ChargerState(
         record.charger_id,
         approved=record.approved,
         vendor=record.vendor,
         model=record.model,
         serial_number=record.serial_number,
         firmware=record.firmware,
+        first_seen=record.first_seen,
     )
+    charger.health.reconnects = record.reconnects
+    return charger
+
+
+def _change_data(change: ProblemChange) -> dict[str, Any]:
+    """A problem change as event data: where, what, since when, and the detector's details."""
+    since = change.problem.since
+    return {
+        "connector_id": change.connector_id,
+        "problem": str(change.kind),
+        "since": since.isoformat() if since and change.problem.active else None,
+        **dict(change.problem.details),
+    }
 
 
 def _preload_validators() -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import functools
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -123,6 +124,14 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         central, charger = self.central, self.charger
         received_at = central.now()
         charger.last_seen = received_at
+        charger.health.message(received_at)
+        try:
+            await self._route(raw_msg, received_at)
+        finally:
+            central.check_health(charger)
+
+    async def _route(self, raw_msg: str, received_at: datetime) -> None:
+        central = self.central
         try:
             message = parse_frame(raw_msg)
         except UnreadableFrame as err:

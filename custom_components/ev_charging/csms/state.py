@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..billing.cashier import BillingSettings
+from ..faults.health import ChargerHealth, Thresholds
 from ..ledger import TransactionRecord
 from .authorization import TagList
 
@@ -42,6 +43,8 @@ class CentralSettings:
     remote_id_tag: str | None = None
     """Home Assistant's own tag, used to start sessions remotely (free charging too)."""
     billing: BillingSettings = field(default_factory=BillingSettings)
+    faults: Thresholds = field(default_factory=Thresholds)
+    """When the fault detectors speak up."""
 
     def quirks_for(self, charger_id: str) -> ChargerQuirks:
         """The quirks of one charger, defaults if none were set."""
@@ -135,6 +138,9 @@ class ChargerState:
     local_list_status: str | None = None
     """How the last local list update went: Accepted, Failed, NotSupported, or why it failed."""
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    health: ChargerHealth = field(default_factory=ChargerHealth)
+    """The fault detectors' verdicts and the outage log."""
     unreadable_frames: int = 0
     call_errors: dict[str, int] = field(default_factory=dict)
     _listeners: list[Callable[[], None]] = field(default_factory=list)

@@ -58,13 +58,19 @@ class FaultDetector:
 
 @dataclass(slots=True)
 class OfflineDetector:
-    """The socket closed, or nothing came within `multiple` heartbeat intervals."""
+    """The socket closed, or nothing came within `multiple` heartbeat intervals.
+
+    After our own start a known charger gets the same bound to come back (`waiting`), so a
+    restart of Home Assistant does not count against the charger.
+    """
 
     multiple: float = 2.0
     heartbeat_interval: float = 60.0
     connected: bool = False
     last_message: datetime | None = None
+    """The last frame, connection or start of waiting: silence is measured from it."""
     offline_since: datetime | None = None
+    reason: str = "disconnected"
 
     @property
     def bound(self) -> timedelta:
@@ -75,34 +81,40 @@ class OfflineDetector:
         """The websocket opened or closed."""
         self.connected = connected
         if connected:
-            self.last_message = at
+            self.last_message, self.offline_since = at, None
         elif self.offline_since is None:
-            self.offline_since = at
+            self.offline_since, self.reason = at, "disconnected"
+
+    def waiting(self, at: datetime) -> None:
+        """We started and expect the charger back within the bound."""
+        self.connected, self.last_message, self.offline_since = False, at, None
+
+    def restore(self, since: datetime, reason: str) -> None:
+        """Offline since before our restart."""
+        self.connected, self.offline_since, self.reason = False, since, reason
 
     def message(self, at: datetime) -> None:
         """Any frame from the charger."""
         self.last_message = at
+        if self.connected:
+            self.offline_since = None
 
     def check(self, now: datetime) -> Problem:
         """Offline since the socket closed, or since the bound ran out."""
-        if self.connected and self.last_message is not None:
+        if self.offline_since is None and self.last_message is not None:
             silent_until = self.last_message + self.bound
-            if now < silent_until:
-                self.offline_since = None
-                return OK
-            self.offline_since = self.offline_since or silent_until
+            if now >= silent_until:
+                self.offline_since = silent_until
+                self.reason = "no_messages" if self.connected else "not_reconnected"
         if self.offline_since is None:
-            return OK if self.connected else Problem(True)
-        return Problem(True, self.offline_since, (("reason", self._reason()),))
+            return OK
+        return Problem(True, self.offline_since, (("reason", self.reason),))
 
     def due(self) -> datetime | None:
         """When silence would make the charger offline: check exactly then."""
-        if not self.connected or self.last_message is None:
+        if self.offline_since is not None or self.last_message is None:
             return None
         return self.last_message + self.bound
-
-    def _reason(self) -> str:
-        return "no_messages" if self.connected else "disconnected"
 
 
 @dataclass(slots=True)
@@ -215,40 +227,45 @@ class FlappingDetector:
         return Problem(True, self.events[0], (("count", str(len(self.events))),))
 
     def due(self) -> datetime | None:
-        """When the oldest event leaves the window."""
-        return self.events[0] + self.window if self.events else None
+        """While flapping: when the oldest event leaves the window (only events start it)."""
+        return self.events[0] + self.window if len(self.events) > self.limit else None
 
 
 @dataclass(slots=True)
 class DegradationDetector:
     """A warning before a fault: an error code that keeps coming back (`repeats` times within
-    a day although each clears), or a temperature above `max_temperature_c`."""
+    a day although each clears), or a temperature above `max_temperature_c`.
+
+    Fed per connector (`source`): one connector's reports do not clear another's.
+    """
 
     repeats: int = 3
     window: timedelta = timedelta(days=1)
     max_temperature_c: Decimal = Decimal(70)
     occurrences: dict[str, deque[datetime]] = field(default_factory=dict)
-    hot_since: datetime | None = None
-    _last_error: str = NO_ERROR
+    hot_since: dict[int, datetime] = field(default_factory=dict)
+    _last_error: dict[int, str] = field(default_factory=dict)
 
-    def status(self, error_code: str, at: datetime) -> None:
+    def status(self, source: int, error_code: str, at: datetime) -> None:
         """A StatusNotification: a new occurrence when an error code appears again."""
-        if error_code != NO_ERROR and error_code != self._last_error:
+        if error_code not in (NO_ERROR, self._last_error.get(source, NO_ERROR)):
             self.occurrences.setdefault(error_code, deque()).append(at)
-        self._last_error = error_code
+        self._last_error[source] = error_code
 
-    def temperature(self, celsius: Decimal, at: datetime) -> None:
-        """A temperature reading of the connector (or charger)."""
+    def temperature(self, source: int, celsius: Decimal, at: datetime) -> None:
+        """A temperature reading of a connector (or of the charger, source 0)."""
         if celsius > self.max_temperature_c:
-            self.hot_since = self.hot_since or at
+            self.hot_since.setdefault(source, at)
         else:
-            self.hot_since = None
+            self.hot_since.pop(source, None)
 
     def check(self, now: datetime) -> Problem:
-        """Degrading while an error keeps coming back, or while it runs hot."""
-        for times in self.occurrences.values():
+        """Degrading while an error keeps coming back, or while something runs hot."""
+        for code, times in list(self.occurrences.items()):
             while times and times[0] <= now - self.window:
                 times.popleft()
+            if not times:
+                del self.occurrences[code]
         recurring = sorted(
             (times[0], code)
             for code, times in self.occurrences.items()
@@ -257,11 +274,15 @@ class DegradationDetector:
         if recurring:
             since, code = recurring[0]
             return Problem(True, since, (("reason", "recurring_error"), ("error_code", code)))
-        if self.hot_since is not None:
-            return Problem(True, self.hot_since, (("reason", "high_temperature"),))
+        if self.hot_since:
+            return Problem(True, min(self.hot_since.values()), (("reason", "high_temperature"),))
         return OK
 
     def due(self) -> datetime | None:
-        """When the oldest counted occurrence leaves the day."""
-        starts = [times[0] + self.window for times in self.occurrences.values() if times]
+        """While an error recurs: when its oldest occurrence leaves the day."""
+        starts = [
+            times[0] + self.window
+            for times in self.occurrences.values()
+            if len(times) >= self.repeats
+        ]
         return min(starts, default=None)
