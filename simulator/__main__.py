@@ -8,8 +8,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import signal
 from pathlib import Path
+
+from ocpp.exceptions import OCPPError
 
 from .charger import ChargerConfig, SimulatedCharger, many_chargers_session
 
@@ -37,6 +40,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="JSON file {charger id: password}: those chargers log in with HTTP Basic auth",
     )
     parser.add_argument(
+        "--fault-every",
+        type=float,
+        default=0.0,
+        help="seconds between injected problems at a random charger (0: none)",
+    )
+    parser.add_argument(
+        "--fault-kinds",
+        default="fault",
+        help=f"comma-separated problems to inject, of: {', '.join(SimulatedCharger.INJECTABLE)}",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -53,6 +67,22 @@ async def _run_one(charger: SimulatedCharger, delay: float) -> None:
         _LOGGER.exception("%s stopped", charger.config.charger_id)
 
 
+async def _inject_now_and_then(
+    chargers: list[SimulatedCharger], kinds: list[str], args: argparse.Namespace
+) -> None:
+    """Every so often one connected charger shows one problem (the demo's faults)."""
+    rng = random.Random()
+    while True:
+        await asyncio.sleep(args.fault_every * rng.uniform(0.5, 1.5))
+        connected = [charger for charger in chargers if charger.connected]
+        if not connected:
+            continue
+        try:
+            await rng.choice(connected).inject(rng.choice(kinds))
+        except (OSError, TimeoutError, OCPPError) as err:
+            _LOGGER.warning("injecting a problem failed: %r", err)
+
+
 async def run(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,27 +91,31 @@ async def run(args: argparse.Namespace) -> None:
     passwords: dict[str, str] = {}
     if args.passwords is not None and args.passwords.exists():
         passwords = json.loads(args.passwords.read_text())
+    kinds = [kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()]
+    if unknown := set(kinds) - set(SimulatedCharger.INJECTABLE):
+        raise SystemExit(f"--fault-kinds: unknown {', '.join(sorted(unknown))}")
     async with many_chargers_session() as session:
-        tasks = [
-            asyncio.create_task(
-                _run_one(
-                    SimulatedCharger(
-                        ChargerConfig(
-                            charger_id=f"{args.prefix}{i:03d}",
-                            connectors=args.connectors,
-                            meter_interval=args.meter_interval,
-                            max_power_w=args.max_power,
-                            password=passwords.get(f"{args.prefix}{i:03d}"),
-                        ),
-                        args.url,
-                        session=session,
-                        record_frames=False,
-                    ),
-                    (i - 1) * args.stagger,
-                )
+        chargers = [
+            SimulatedCharger(
+                ChargerConfig(
+                    charger_id=f"{args.prefix}{i:03d}",
+                    connectors=args.connectors,
+                    meter_interval=args.meter_interval,
+                    max_power_w=args.max_power,
+                    password=passwords.get(f"{args.prefix}{i:03d}"),
+                ),
+                args.url,
+                session=session,
+                record_frames=False,
             )
             for i in range(1, args.chargers + 1)
         ]
+        tasks = [
+            asyncio.create_task(_run_one(charger, i * args.stagger))
+            for i, charger in enumerate(chargers)
+        ]
+        if args.fault_every > 0 and kinds:
+            tasks.append(asyncio.create_task(_inject_now_and_then(chargers, kinds, args)))
         await stop.wait()
         _LOGGER.info("stopping %d chargers", len(tasks))
         for task in tasks:

@@ -156,6 +156,7 @@ def sampled_values(
     soc: int | None = None,
     phases: bool = True,
     context: str = "Sample.Periodic",
+    temperature_c: float | None = None,
 ) -> list[Payload]:
     """The default sampledValue list; phases=False reports a single-phase charger."""
 
@@ -177,7 +178,8 @@ def sampled_values(
             sample("Current.Import", f"{power_w / _VOLTS:.1f}", "A"),
             sample("Voltage", f"{_VOLTS:.1f}", "V"),
         ]
-    values.append(sample("Temperature", f"{25 + power_w / 1000:.1f}", "Celsius", location="Body"))
+    celsius = 25 + power_w / 1000 if temperature_c is None else temperature_c
+    values.append(sample("Temperature", f"{celsius:.1f}", "Celsius", location="Body"))
     if soc is not None:
         values.append(sample("SoC", str(soc), "Percent", location="EV"))
     return values
@@ -438,6 +440,12 @@ class SimulatedCharger:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = False  # inside run_forever, which reconnects after a Reset
         self._rng = random.Random(config.charger_id)
+        # Fault injection (see "faults" below).
+        self.silent = False  # connected, but sends nothing on its own
+        self.stalled: set[int] = set()  # connectors that stay Charging without drawing power
+        self.temperatures: dict[int, float] = {}  # connector -> reported temperature
+        self.faulted: set[int] = set()  # connectors no session starts on (demo mode)
+        self._serving = asyncio.Event()  # run_forever is connected and booted
 
     @property
     def connected(self) -> bool:
@@ -731,7 +739,13 @@ class SimulatedCharger:
         else:
             self.energy_wh[connector_id] = energy_wh
         if sampled_value is None:
-            sampled_value = sampled_values(power_w, energy_wh, soc=soc, phases=phases)
+            sampled_value = sampled_values(
+                power_w,
+                energy_wh,
+                soc=soc,
+                phases=phases,
+                temperature_c=self.temperatures.get(connector_id),
+            )
         return await self.call(
             call.MeterValues(
                 connector_id=connector_id,
@@ -873,11 +887,15 @@ class SimulatedCharger:
                 sample += 1
                 t += timedelta(seconds=interval)
                 session.power_w = full * min(1.0, sample / 3)  # ramp up over three samples
+                if c in self.stalled:
+                    session.power_w = 0.0
                 # At least 1 Wh per sample so short test intervals still show progress.
                 step = max(1, round(session.power_w * interval / 3600)) if session.power_w else 0
                 self.energy_wh[c] = self.energy_wh.get(c, self.config.initial_energy_wh) + step
                 if soc_now is not None:
                     soc_now = min(100.0, soc_now + step / 600)  # a 60 kWh battery
+                if self.silent:
+                    continue
                 await self.meter_values(
                     c,
                     tx,
@@ -1035,6 +1053,91 @@ class SimulatedCharger:
             _LOGGER.info("%s: %s reset, rebooting", self.config.charger_id, kind)
             await self._ws.close()
 
+    # --- faults: each condition the central system's detectors look for ----------------
+
+    async def fault(
+        self,
+        connector_id: int = 1,
+        error_code: str = "GroundFailure",
+        *,
+        vendor_error_code: str | None = None,
+        info: str | None = None,
+    ) -> None:
+        """Report a fault (connector 0: the whole charger)."""
+        await self.status(
+            connector_id, "Faulted", error_code, vendor_error_code=vendor_error_code, info=info
+        )
+
+    async def clear_fault(self, connector_id: int = 1) -> None:
+        """Report the connector fine again."""
+        status = (
+            "Charging" if connector_id in self.transactions else self._idle_status(connector_id)
+        )
+        await self.status(connector_id, status)
+
+    async def reconnect(self, times: int = 1) -> None:
+        """Drop the connection and come back (with a boot), `times` over: flapping."""
+        for _ in range(times):
+            self._serving.clear()
+            if self._ws is not None:
+                await self._ws.close()
+            if self._reader is not None:
+                await asyncio.gather(self._reader, return_exceptions=True)
+            if self._running:  # run_forever comes back by itself
+                await self._serving.wait()
+            else:
+                await self.connect()
+                await self.boot()
+
+    async def meter_jump(self, connector_id: int, wh: int) -> Payload:
+        """Move the energy register by `wh` (negative: backwards) and report it."""
+        energy = self.energy_wh.get(connector_id, self.config.initial_energy_wh) + wh
+        return await self.meter_values(
+            connector_id, self.transactions.get(connector_id), power_w=0, energy_wh=energy
+        )
+
+    INJECTABLE: ClassVar[tuple[str, ...]] = (
+        "fault",
+        "offline",
+        "stalled",
+        "meter_anomaly",
+        "flapping",
+        "degradation",
+    )
+
+    async def inject(self, kind: str, *, lasting: float = 60.0) -> None:
+        """Produce one detector's condition for about `lasting` seconds, then end it."""
+        rng = self._rng
+        connector = rng.randint(1, self.config.connectors)
+        _LOGGER.info("%s: injecting %s on connector %d", self.config.charger_id, kind, connector)
+        match kind:
+            case "fault":
+                code = rng.choice(["GroundFailure", "OverCurrentFailure", "HighTemperature"])
+                self.faulted.add(connector)
+                await self.fault(connector, code, vendor_error_code=f"E{rng.randint(10, 99)}")
+                await asyncio.sleep(lasting)
+                self.faulted.discard(connector)
+                await self.clear_fault(connector)
+            case "offline":
+                self.silent = True
+                await asyncio.sleep(max(lasting, 3 * self.heartbeat_interval))
+                self.silent = False
+                await self.heartbeat()
+            case "stalled":
+                self.stalled.add(connector)
+                await asyncio.sleep(lasting)
+                self.stalled.discard(connector)
+            case "meter_anomaly":
+                await self.meter_jump(connector, 1_000_000)
+            case "flapping":
+                await self.reconnect(times=8)
+            case "degradation":
+                self.temperatures[connector] = 85.0
+                await asyncio.sleep(lasting)
+                self.temperatures.pop(connector, None)
+            case _:
+                raise ValueError(f"cannot inject {kind!r}; one of {', '.join(self.INJECTABLE)}")
+
     # --- demo and benchmark mode ------------------------------------------------------
 
     async def run_forever(self, *, reconnect: bool = True) -> None:
@@ -1080,6 +1183,7 @@ class SimulatedCharger:
 
     async def _serve(self) -> None:
         """Run heartbeats and sessions until the connection closes."""
+        self._serving.set()
         await self._stop_open_transactions("Other")  # left open by a lost connection
         for c in self._connectors():
             await self.status(c, self._idle_status(c))
@@ -1110,6 +1214,8 @@ class SimulatedCharger:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            if self.silent:
+                continue
             try:
                 await self.heartbeat()
             except ConnectionError:
@@ -1121,7 +1227,7 @@ class SimulatedCharger:
         rng = self._rng
         while True:
             await asyncio.sleep(rng.uniform(1, 6) * self.meter_interval)
-            if connector_id in self._sessions or connector_id in self.unavailable:
+            if connector_id in self._sessions or connector_id in self.unavailable | self.faulted:
                 continue
             try:
                 await self.run_session(

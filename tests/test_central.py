@@ -77,6 +77,11 @@ async def test_all_measurands_reach_entities(
     await hass.async_block_till_done()
     await charger.wait_closed()
     await charger.connect()
+    # The reconnect refresh (statuses, local list) first: its answers must not race the
+    # readings below.
+    state = init_integration.runtime_data.central.chargers["CP-1"]
+    await until(lambda: state.local_list_status is not None, "reconnect refresh")
+    await charger.idle()
     transaction_id = (await charger.start_transaction(1, "TAG-9", meter_start=0, timestamp=T0))[
         "transactionId"
     ]
