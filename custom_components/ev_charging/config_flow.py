@@ -406,11 +406,11 @@ class EvChargingOptionsFlow(OptionsFlow):
         default = Thresholds()
         fields: list[tuple[str, float, float, float, float, str]] = [
             # key, default, min, max, step, unit
-            (CONF_OFFLINE_MULTIPLE, default.offline_multiple, 1.5, 10, 0.5, "×"),
+            (CONF_OFFLINE_MULTIPLE, default.offline_multiple, 1.5, 10, 0.5, "x"),
             (CONF_STALLED_MINUTES, default.stalled_after.total_seconds() / 60, 1, 240, 1, "min"),
-            (CONF_MISSED_INTERVALS, default.missed_intervals, 1, 20, 1, "×"),
+            (CONF_MISSED_INTERVALS, default.missed_intervals, 1, 20, 1, "x"),
             (CONF_MAX_POWER_KW, float(default.max_power_kw), 1, 1000, 0.1, "kW"),
-            (CONF_FLAPPING_LIMIT, default.flapping_limit, 1, 100, 1, "×"),
+            (CONF_FLAPPING_LIMIT, default.flapping_limit, 1, 100, 1, "x"),
             (
                 CONF_FLAPPING_MINUTES,
                 default.flapping_window.total_seconds() / 60,
@@ -419,7 +419,7 @@ class EvChargingOptionsFlow(OptionsFlow):
                 1,
                 "min",
             ),
-            (CONF_DEGRADATION_REPEATS, default.degradation_repeats, 2, 100, 1, "×"),
+            (CONF_DEGRADATION_REPEATS, default.degradation_repeats, 2, 100, 1, "x"),
             (CONF_MAX_TEMPERATURE, float(default.max_temperature_c), 30, 150, 1, "°C"),
             (
                 CONF_REPAIR_AFTER_MINUTES,
