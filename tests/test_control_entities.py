@@ -65,6 +65,8 @@ async def test_charging_switch_starts_and_stops(
     await until(lambda: hass.states.get(switch).state == STATE_ON, "the session started")
     [transaction] = await init_integration.runtime_data.ledger.load_transactions("CP-1")
     assert transaction.id_tag == tag
+    # The simulator knows its transaction once it has read our answer.
+    await until(lambda: charger.transactions.get(1) == transaction.transaction_id, "known")
 
     await hass.services.async_call(
         "switch", SERVICE_TURN_OFF, {ATTR_ENTITY_ID: switch}, blocking=True
