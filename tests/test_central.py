@@ -177,6 +177,7 @@ async def test_diagnostics_redacts_secrets(
     )
     charger = await make_charger("CP-1", serial_number="SECRET-SN")
     await charger.start_transaction(1, "SECRET-TAG", meter_start=0, timestamp=T0)
+    await charger.fault(1, "GroundFailure")
     diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
     text = str(diagnostics)
     assert "SECRET-SN" not in text
@@ -187,6 +188,10 @@ async def test_diagnostics_redacts_secrets(
     assert diagnostics["id_tags"] == {"Blocked": 1}
     assert diagnostics["billing"] == {"tariffs": [], "open_bills": 0, "reviews_waiting": 0}
     assert diagnostics["data"]["host"] == "**REDACTED**"
+    health = diagnostics["chargers"]["CP-1"]["health"]
+    assert health["problems"]["1|fault"]["error_code"] == "GroundFailure"
+    assert health["uptime_percent"] is not None
+    assert diagnostics["fault_detection"]["offline_multiple"] == 2.0
 
 
 async def test_chargers_are_answered_during_a_backup(

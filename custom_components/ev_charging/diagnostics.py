@@ -40,6 +40,16 @@ async def async_get_config_entry_diagnostics(
             "unreadable_frames": charger.unreadable_frames,
             "call_errors": dict(charger.call_errors),
             "quirks": asdict(central.settings.quirks_for(charger_id)),
+            "health": {
+                "problems": {
+                    f"{connector_id}|{kind}": {"since": problem.since, **dict(problem.details)}
+                    for (connector_id, kind), problem in charger.health.verdicts.items()
+                    if problem.active
+                },
+                "uptime_percent": central.uptime(charger),
+                "reconnects": charger.health.reconnects,
+                "next_check": charger.health.due(now),
+            },
             "connectors": {
                 connector_id: {
                     "status": connector.status,
@@ -70,6 +80,8 @@ async def async_get_config_entry_diagnostics(
                 "open_bills": len(central.cashier.open),
                 "reviews_waiting": len(await entry.runtime_data.ledger.open_reviews()),
             },
+            "fault_detection": asdict(central.settings.faults),
+            "downtime": central.downtime,
             "chargers": chargers,
         },
         TO_REDACT,
