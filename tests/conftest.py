@@ -60,14 +60,20 @@ def auto_accept() -> bool:
 
 
 @pytest.fixture
-def config_entry(port: int, auto_accept: bool) -> MockConfigEntry:
+def entry_options(auto_accept: bool) -> dict[str, Any]:
+    """The config entry's options (override per test module)."""
+    return {CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: auto_accept}
+
+
+@pytest.fixture
+def config_entry(port: int, entry_options: dict[str, Any]) -> MockConfigEntry:
     """The integration's config entry, listening on loopback."""
     return MockConfigEntry(
         domain=DOMAIN,
         title="EV Charging",
         unique_id=DOMAIN,
         data={CONF_HOST: "127.0.0.1", CONF_PORT: port},
-        options={CONF_HEARTBEAT_INTERVAL: 60, CONF_AUTO_ACCEPT: auto_accept},
+        options=entry_options,
     )
 
 

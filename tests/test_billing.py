@@ -505,6 +505,7 @@ async def test_late_stop_of_a_session_closed_by_the_next_one(
     that comes, and flagged for review."""
     await set_vat(hass, init_integration, False, "0")
     await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    enable_early(hass, init_integration, "sensor", "CP-1|revenue")
     charger = await make_charger("CP-1")
     first = await session(charger, readings=((30, 2_000),))
     second = await session(charger, start_wh=5_000, stop=(60, 6_000), at=T0 + timedelta(hours=2))

@@ -106,8 +106,8 @@ async def test_all_measurands_reach_entities(
 async def test_lean_default_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A one-connector charger enables ten entities by default (1,000 chargers stay under
-    Home Assistant's 10,000 enabled entities per config entry); extras are disabled."""
+    """A one-connector charger enables nine entities by default (1,000 chargers and the
+    accounts stay under Home Assistant's 10,000 enabled entities per config entry)."""
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     await hass.async_block_till_done()
@@ -127,7 +127,6 @@ async def test_lean_default_entities(
         "CP-1|1|status",
         "CP-1|current_limit",
         "CP-1|offline",
-        "CP-1|revenue",
     ]
 
 

@@ -79,7 +79,7 @@ async def test_a_month_of_sessions(
             DOMAIN, "set_id_tag", {"id_tag": tag, "account": account}, blocking=True
         )
     await hass.async_block_till_done()
-    enable_early(hass, entry, "sensor", "CP-1|margin")
+    enable_early(hass, entry, "sensor", "CP-1|margin", "CP-1|revenue")
     charger = await make_charger("CP-1")
 
     sessions: list[tuple[str, datetime, int]] = []

@@ -3,6 +3,7 @@ restart of Home Assistant in the middle of it, against the NEVI formula worked b
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -21,15 +22,9 @@ T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def config_entry(port: int) -> MockConfigEntry:
+def entry_options() -> dict[str, Any]:
     """A heartbeat interval of a day: silence between the test's steps is not an outage."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="EV Charging",
-        unique_id=DOMAIN,
-        data={"host": "127.0.0.1", "port": port},
-        options={CONF_HEARTBEAT_INTERVAL: 86_400, "auto_accept": True},
-    )
+    return {CONF_HEARTBEAT_INTERVAL: 86_400, "auto_accept": True}
 
 
 async def _at(hass: HomeAssistant, freezer: FrozenDateTimeFactory, hours: float) -> None:

@@ -71,7 +71,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     listener = HomeAssistantListener(hass, entry)
     central = CentralSystem(ledger, settings_from_entry(hass, entry), listener, dt_util.utcnow)
     listener.health.central = central
-    entry.async_on_unload(listener.health.cancel_timers)
+    entry.async_on_unload(listener.health.unload)
     try:
         tls = None
         if CONF_SSL_CERTIFICATE in entry.data:

@@ -110,6 +110,9 @@ CHARGER_TOTALS: tuple[TotalsSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         value_fn=lambda totals: totals.gross,
+        # The accounts' sensors and statements carry the money; this keeps a charger at
+        # nine enabled entities (Home Assistant enables at most 10,000 per config entry).
+        entity_registry_enabled_default=False,
     ),
     TotalsSensorDescription(
         key="margin",

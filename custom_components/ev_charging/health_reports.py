@@ -63,11 +63,16 @@ class HealthReports:
         self._timers[charger_id] = (when, async_track_point_in_utc_time(self.hass, due, when))
 
     @callback
-    def cancel_timers(self) -> None:
-        """Stop every timer (the entry unloads)."""
+    def unload(self) -> None:
+        """Stop every timer and withdraw the repair issues (the entry unloads; a new start
+        raises again what still holds)."""
         for _, cancel in self._timers.values():
             cancel()
         self._timers.clear()
+        for issue_ids in self._issues.values():
+            for issue_id in issue_ids:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        self._issues.clear()
 
     @callback
     def charger_event(self, charger: ChargerState, event_type: str, data: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Health sensors: uptime per charger and connector, the last fault, reconnects."""
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,13 +26,8 @@ CHARGER_UPTIME = SensorEntityDescription(
     suggested_display_precision=2,
     entity_registry_enabled_default=False,
 )
-CONNECTOR_UPTIME = SensorEntityDescription(
-    key="uptime",
-    translation_key="connector_uptime",
-    native_unit_of_measurement=PERCENTAGE,
-    state_class=SensorStateClass.MEASUREMENT,
-    suggested_display_precision=2,
-    entity_registry_enabled_default=False,
+CONNECTOR_UPTIME = replace(
+    CHARGER_UPTIME, translation_key="connector_uptime", entity_registry_enabled_default=False
 )
 LAST_FAULT = SensorEntityDescription(
     key="last_fault",

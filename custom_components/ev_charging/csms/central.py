@@ -298,7 +298,11 @@ class CentralSystem:
 
     def check_health(self, charger: ChargerState) -> None:
         """Ask the charger's detectors (after news, or when due) and report what changed."""
-        if self._stopping:
+        if (
+            self._stopping
+            or not charger.approved
+            or self.chargers.get(charger.charger_id) is not charger  # removed meanwhile
+        ):
             return
         now = self.now()
         health = charger.health
@@ -329,7 +333,8 @@ class CentralSystem:
         """Remove a charger (its history stays in the ledger); it must be approved again."""
         if (connection := self.connections.get(charger_id)) is not None:
             await connection.websocket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Removed")
-        self.chargers.pop(charger_id, None)
+        if (charger := self.chargers.pop(charger_id, None)) is not None:
+            self.listener.lasting_problems(charger, {})
         await self.ledger.forget_charger(charger_id)
 
     def _connector(self, charger: ChargerState, connector_id: int) -> ConnectorState:
