@@ -445,8 +445,10 @@ class Ledger:
             outcomes = [
                 (job.future, None, LedgerError(str(err))) for job in group if job.future is not None
             ]
-        for future, result, error in outcomes:
-            self._resolve(future, result, error)
+        # One wake-up of the event loop for the whole group: a wake-up per operation can fill
+        # the loop's self-pipe in a burst, and a signal (SIGTERM) arriving then is lost.
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_settle, outcomes)
 
     def _resolve(
         self, future: asyncio.Future[Any], result: Any, error: BaseException | None
@@ -1303,3 +1305,11 @@ def _set_result(future: asyncio.Future[Any], result: Any) -> None:
 def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        if error is None:
+            _set_result(future, result)
+        else:
+            _set_exception(future, error)

@@ -55,6 +55,10 @@ class FaultDetector:
         """The fault as last reported."""
         return self._problem
 
+    def restore(self, problem: Problem) -> None:
+        """A fault still open when we stopped."""
+        self._problem = problem
+
 
 @dataclass(slots=True)
 class OfflineDetector:
@@ -204,6 +208,10 @@ class MeterAnomalyDetector:
     def check(self, now: datetime) -> Problem:
         """The verdict of the last reading."""
         return self._problem
+
+    def restore(self, problem: Problem) -> None:
+        """An anomaly still open when we stopped (until a normal reading)."""
+        self._problem = problem
 
 
 @dataclass(slots=True)

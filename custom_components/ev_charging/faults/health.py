@@ -222,9 +222,9 @@ class ChargerHealth:
         if kind is ProblemKind.OFFLINE and problem.since is not None:
             self.offline.restore(problem.since, dict(problem.details).get("reason", "disconnected"))
         elif kind is ProblemKind.FAULT:
-            self.faults.setdefault(connector_id, FaultDetector())._problem = problem
+            self.faults.setdefault(connector_id, FaultDetector()).restore(problem)
         elif kind is ProblemKind.METER_ANOMALY:
-            self._meter(connector_id)._problem = problem
+            self._meter(connector_id).restore(problem)
         self.verdicts[connector_id, kind] = problem
 
     # Verdicts.
