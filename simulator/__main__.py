@@ -56,7 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="INFO: one line per state change; DEBUG: every frame",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.fault_kinds = [kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()]
+    if unknown := set(args.fault_kinds) - set(SimulatedCharger.INJECTABLE):
+        parser.error(f"--fault-kinds: unknown {', '.join(sorted(unknown))}")
+    return args
 
 
 async def _run_one(charger: SimulatedCharger, delay: float) -> None:
@@ -91,9 +95,7 @@ async def run(args: argparse.Namespace) -> None:
     passwords: dict[str, str] = {}
     if args.passwords is not None and args.passwords.exists():
         passwords = json.loads(args.passwords.read_text())
-    kinds = [kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()]
-    if unknown := set(kinds) - set(SimulatedCharger.INJECTABLE):
-        raise SystemExit(f"--fault-kinds: unknown {', '.join(sorted(unknown))}")
+    kinds: list[str] = args.fault_kinds
     async with many_chargers_session() as session:
         chargers = [
             SimulatedCharger(

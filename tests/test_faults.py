@@ -28,6 +28,7 @@ from custom_components.ev_charging.const import (
     DOMAIN,
 )
 from custom_components.ev_charging.health_reports import EVENT_CHARGER
+from simulator.__main__ import parse_args
 from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
@@ -477,3 +478,13 @@ async def test_blueprint_notifies_about_problems(hass: HomeAssistant, config_dir
         ),
         ("CP-1 connector 1: problem cleared", "fault: GroundFailure."),
     ]
+
+
+def test_simulator_command_line_picks_the_problems() -> None:
+    """--fault-every and --fault-kinds; an unknown kind is refused with a usage error."""
+    args = parse_args(
+        ["--url", "ws://x", "--fault-every", "300", "--fault-kinds", "fault, stalled"]
+    )
+    assert (args.fault_every, args.fault_kinds) == (300.0, ["fault", "stalled"])
+    with pytest.raises(SystemExit):
+        parse_args(["--url", "ws://x", "--fault-kinds", "lightning"])

@@ -972,10 +972,8 @@ class Ledger:
             )
         )
 
-    def save_problem_log(
-        self, charger_id: str, entries: Iterable[LogEntry]
-    ) -> asyncio.Future[None]:
-        """Open and close problem intervals, in order."""
+    def save_problem_log(self, entries: Iterable[tuple[str, LogEntry]]) -> asyncio.Future[None]:
+        """Open and close problem intervals (charger id, entry), in order."""
         rows = [
             (
                 charger_id,
@@ -984,7 +982,7 @@ class Ledger:
                 _ts(entry.at),
                 json.dumps(entry.details) if entry.opened else None,
             )
-            for entry in entries
+            for charger_id, entry in entries
         ]
 
         def operation(connection: sqlite3.Connection) -> None:

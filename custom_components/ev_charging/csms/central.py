@@ -19,7 +19,7 @@ from ..billing.cashier import Cashier
 from ..faults.detectors import Problem
 from ..faults.health import RESTORED_PROBLEMS, ProblemChange, ProblemKey, ProblemKind
 from ..faults.uptime import LogEntry
-from ..ledger import ChargerRecord, Ledger, MeterReading
+from ..ledger import ChargerRecord, Ledger, LedgerError, MeterReading
 from .authorization import TagStatus
 from .commands import CommandError, send_command
 from .connection import ChargerConnection
@@ -41,6 +41,9 @@ SAMPLED_DATA = ("Energy.Active.Import.Register", "Power.Active.Import")
 LIST_LIMIT_KEYS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
 # Uptime is measured over this rolling window; older intervals are dropped from memory.
 UPTIME_WINDOW = timedelta(days=30)
+# Problem intervals are written in batches this often: a thousand chargers dropping at once
+# (a switch restarting) then make one ledger write, not a thousand event-loop wake-ups.
+PROBLEM_LOG_DELAY = 0.5
 # What counts as the owner taking a connector out of service, and back.
 AVAILABILITY_DONE = frozenset({"Accepted", "Scheduled"})
 
@@ -104,6 +107,8 @@ class CentralSystem:
         self._run_id: int | None = None
         self._stopping = False
         self._lasting: dict[str, frozenset[ProblemKey]] = {}
+        self._unsaved_problems: list[tuple[str, LogEntry]] = []
+        self._problems_flush: asyncio.TimerHandle | None = None
 
     # Life cycle.
 
@@ -140,7 +145,7 @@ class CentralSystem:
         now = self.now()
         self._run_id = await self.ledger.start_run(now)
         self.downtime = list(await self.ledger.load_downtime(now - UPTIME_WINDOW))
-        ended: dict[str, list[LogEntry]] = {}
+        ended: list[tuple[str, LogEntry]] = []
         for interval in await self.ledger.load_problem_intervals(now - UPTIME_WINDOW):
             if (charger := self.chargers.get(interval.charger_id)) is None:
                 continue
@@ -151,15 +156,12 @@ class CentralSystem:
                 health.last_fault = (connector_id, problem)
             if end is None and kind in ProblemKind and kind not in RESTORED_PROBLEMS:
                 # Found again from live data if it still holds.
-                ended.setdefault(charger.charger_id, []).append(
-                    LogEntry(connector_id, kind, now, opened=False)
-                )
+                ended.append((charger.charger_id, LogEntry(connector_id, kind, now, opened=False)))
                 end = now
             elif end is None and kind in RESTORED_PROBLEMS:
                 health.restore(connector_id, ProblemKind(kind), problem)
             health.log.add(connector_id, kind, interval.started_at, end)
-        for charger_id, entries in ended.items():
-            await self.ledger.save_problem_log(charger_id, entries)
+        await self.ledger.save_problem_log(ended)
         for charger in self.chargers.values():
             if charger.approved and charger.health.offline.offline_since is None:
                 charger.health.waiting(now)
@@ -194,7 +196,8 @@ class CentralSystem:
         """Close every charger's socket, free the port, end background work."""
         # Chargers dropping because we stop are not offline: that time is our downtime.
         self._stopping = True
-        with contextlib.suppress(Exception):
+        self._save_problems()
+        with contextlib.suppress(LedgerError):
             await self.mark_alive()
         # All at once: a charger that vanished without closing would otherwise hold up the rest.
         await asyncio.gather(
@@ -308,7 +311,11 @@ class CentralSystem:
         health = charger.health
         changes = health.evaluate(now)
         if entries := health.log.drain():
-            self.watch(self.ledger.save_problem_log(charger.charger_id, entries))
+            if self._problems_flush is None:
+                self._problems_flush = asyncio.get_running_loop().call_later(
+                    PROBLEM_LOG_DELAY, self._save_problems
+                )
+            self._unsaved_problems += [(charger.charger_id, entry) for entry in entries]
         for change in changes:
             self.listener.charger_event(charger, change.event_type, _change_data(change))
         lasting = health.lasting(now)
@@ -318,6 +325,18 @@ class CentralSystem:
         if changes:
             charger.notify()
         self.listener.check_health_at(charger, health.due(now))
+
+    def _save_problems(self) -> None:
+        if self._problems_flush is not None:
+            self._problems_flush.cancel()
+            self._problems_flush = None
+        batch, self._unsaved_problems = self._unsaved_problems, []
+        if not batch:
+            return
+        try:
+            self.watch(self.ledger.save_problem_log(batch))
+        except LedgerError as err:
+            _LOGGER.error("Problem history not stored: %s", err)
 
     def uptime(self, charger: ChargerState, connector_id: int | None = None) -> Decimal | None:
         """Uptime % over the rolling window (since first seen, if later); None: the charger's."""
