@@ -205,8 +205,10 @@ async def run_hass(
             with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
                 connected = int(
                     await api.template(
+                        # Chargers whose Offline problem sensor is off.
                         "{{ integration_entities('ev_charging') | select('match', "
-                        "'binary_sensor\\.') | select('is_state', 'on') | list | count }}"
+                        "'binary_sensor\\..*_offline$') | select('is_state', 'off') | list"
+                        " | count }}"
                     )
                 )
             registered = await api.integration_entities()
