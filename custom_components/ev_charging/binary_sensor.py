@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .csms.state import ChargerState
-from .entity import ChargerEntity, async_setup_charger_entities, entity_unique_id
+from .entity import ChargerEntity, async_setup_charger_entities
 from .faults.detectors import Problem
 from .faults.health import CHARGER_WIDE, ProblemKind
 from .runtime import EvChargingConfigEntry
@@ -167,9 +167,3 @@ class ProblemSensor(ChargerEntity, BinarySensorEntity):
     def state_fingerprint(self) -> tuple[Any, ...]:
         """The verdict."""
         return self._problem()
-
-
-def problem_unique_id(charger_id: str, connector_id: int, key: str) -> str:
-    """The unique id of a problem sensor (for tests and diagnostics)."""
-    suffix = key if connector_id == CHARGER_WIDE else f"{connector_id}|{key}"
-    return entity_unique_id(charger_id, suffix)
