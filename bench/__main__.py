@@ -503,7 +503,7 @@ def print_method() -> None:
         """
 How the figures are measured:
   connected    chargers charging in the bench at the end of the window / connected as the
-               server sees it (Home Assistant: connectivity binary sensors on; bare server:
+               server sees it (Home Assistant: Offline problem sensors off; bare server:
                open websockets).
   calls/s      CALLs whose CALLRESULT arrived inside the window / the window's length.
   CPU          utime + stime of the server process, all its threads (/proc/<pid>/stat),
