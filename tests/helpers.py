@@ -1,11 +1,15 @@
 """Small helpers shared by the tests."""
 
 import asyncio
+import shutil
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 
 from custom_components.ev_charging.const import DOMAIN
 
@@ -36,3 +40,20 @@ def enable_early(hass: HomeAssistant, entry: ConfigEntry, platform: str, *unique
     registry = er.async_get(hass)
     for unique_id in unique_ids:
         registry.async_get_or_create(platform, DOMAIN, unique_id, config_entry=entry)
+
+
+BLUEPRINTS = Path(__file__).parent.parent / "blueprints/automation/ev_charging"
+
+
+async def use_blueprint(
+    hass: HomeAssistant, config_dir: Path, name: str, inputs: dict[str, Any]
+) -> None:
+    """Install one of the repository's automation blueprints and an automation using it."""
+    target = config_dir / "blueprints/automation/ev_charging"
+    await asyncio.to_thread(target.mkdir, parents=True)
+    await asyncio.to_thread(shutil.copy, BLUEPRINTS / name, target)
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {"automation": {"use_blueprint": {"path": f"ev_charging/{name}", "input": inputs}}},
+    )

@@ -1,8 +1,6 @@
 """Fault detection end to end: the simulator produces each condition, and Home Assistant's
 problem sensor, bus event, event entity and a device-trigger automation follow, then clear."""
 
-import asyncio
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from simulator.__main__ import parse_args
 from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
-from .helpers import enable_early, entity_state, until
+from .helpers import enable_early, entity_state, until, use_blueprint
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -435,25 +433,15 @@ async def test_simulator_injects_each_problem(
 
 async def test_blueprint_notifies_about_problems(hass: HomeAssistant, config_dir: Path) -> None:
     """The blueprint's automation sends faults and offline chargers, and clears on request."""
-    blueprint = Path(__file__).parent.parent / "blueprints/automation/ev_charging"
-    target = config_dir / "blueprints/automation/ev_charging"
-    await asyncio.to_thread(target.mkdir, parents=True)
-    await asyncio.to_thread(shutil.copy, blueprint / "notify_charger_problem.yaml", target)
     sent = async_mock_service(hass, "notify", "phone")
-    assert await async_setup_component(
+    await use_blueprint(
         hass,
-        "automation",
+        config_dir,
+        "notify_charger_problem.yaml",
         {
-            "automation": {
-                "use_blueprint": {
-                    "path": "ev_charging/notify_charger_problem.yaml",
-                    "input": {
-                        "notify_action": "notify.phone",
-                        "problems": ["fault_raised", "offline"],
-                        "notify_cleared": True,
-                    },
-                }
-            }
+            "notify_action": "notify.phone",
+            "problems": ["fault_raised", "offline"],
+            "notify_cleared": True,
         },
     )
     fault = {

@@ -1,7 +1,6 @@
 """Statements: a month of sessions for three accounts, totals to the cent, CSV line by line."""
 
 import asyncio
-import shutil
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -14,7 +13,6 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -30,7 +28,7 @@ from custom_components.ev_charging.const import (
 from custom_components.ev_charging.statements import EVENT_STATEMENT_READY
 
 from .conftest import ChargerFactory
-from .helpers import enable_early, entity_state
+from .helpers import enable_early, entity_state, use_blueprint
 from .test_billing import add_tariff, set_vat
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -211,22 +209,9 @@ async def test_a_month_of_sessions(
 
 async def test_blueprint_sends_the_statements(hass: HomeAssistant, config_dir: Path) -> None:
     """The blueprint's automation sends the totals and attaches the files."""
-    blueprint = Path(__file__).parent.parent / "blueprints/automation/ev_charging"
-    target = config_dir / "blueprints/automation/ev_charging"
-    await asyncio.to_thread(target.mkdir, parents=True)
-    await asyncio.to_thread(shutil.copy, blueprint / "send_monthly_statements.yaml", target)
     sent = async_mock_service(hass, "notify", "board_email")
-    assert await async_setup_component(
-        hass,
-        "automation",
-        {
-            "automation": {
-                "use_blueprint": {
-                    "path": "ev_charging/send_monthly_statements.yaml",
-                    "input": {"notify_action": "notify.board_email"},
-                }
-            }
-        },
+    await use_blueprint(
+        hass, config_dir, "send_monthly_statements.yaml", {"notify_action": "notify.board_email"}
     )
     hass.bus.async_fire(
         EVENT_STATEMENT_READY,
