@@ -143,6 +143,10 @@ def _after[F: Callable[..., Any]](action: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], after(action))
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def iso(ts: datetime | None = None) -> str:
     """OCPP timestamp, UTC with milliseconds; naive datetimes count as UTC; None is now."""
     ts = datetime.now(UTC) if ts is None else ts if ts.tzinfo else ts.replace(tzinfo=UTC)
@@ -214,12 +218,10 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
         {"NumberOfConnectors", "SupportedFeatureProfiles"}
     )
     default_answers: ClassVar[dict[str, Payload]] = {
-        "CancelReservation": {"status": "Rejected"},
         "ClearCache": {"status": "Accepted"},
         "ClearChargingProfile": {"status": "Accepted"},
         "GetCompositeSchedule": {"status": "Rejected"},
         "GetDiagnostics": {},
-        "ReserveNow": {"status": "Rejected"},
         "SetChargingProfile": {"status": "Accepted"},
         "UpdateFirmware": {},
     }
@@ -351,6 +353,26 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
     def after_change_availability(self, connector_id: int, **_: Any) -> None:
         self.sim._spawn(self.sim._announce_availability(connector_id))
 
+    @_on(Action.reserve_now)
+    def on_reserve_now(
+        self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **_: Any
+    ) -> Any:
+        return call_result.ReserveNow(
+            status=self.sim._reserve(connector_id, expiry_date, id_tag, reservation_id)
+        )
+
+    @_after(Action.reserve_now)
+    def after_reserve_now(self, connector_id: int, **_: Any) -> None:
+        if self.sim.reservations.get(connector_id) is not None:
+            self.sim._spawn(self.sim.status(connector_id, "Reserved"))
+
+    @_on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        connector = self.sim._cancel_reservation(reservation_id)
+        if connector is not None:
+            self.sim._spawn(self.sim.status(connector, self.sim._idle_status(connector)))
+        return call_result.CancelReservation(status="Rejected" if connector is None else "Accepted")
+
     @_on(Action.unlock_connector)
     def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
         return call_result.UnlockConnector(status="Unlocked")
@@ -446,6 +468,9 @@ class SimulatedCharger:
         self.temperatures: dict[int, float] = {}  # connector -> reported temperature
         self.faulted: set[int] = set()  # connectors no session starts on (demo mode)
         self._serving = asyncio.Event()  # run_forever is connected and booted
+        # connector -> (reservation id, id tag, expiry): ReserveNow, ended by its tag's session,
+        # CancelReservation or the expiry.
+        self.reservations: dict[int, tuple[int, str, datetime]] = {}
 
     @property
     def connected(self) -> bool:
@@ -715,6 +740,7 @@ class SimulatedCharger:
             )
         )
         self.transactions[connector_id] = result["transactionId"]
+        self.reservations.pop(connector_id, None)  # a reservation ends when a session starts
         return result
 
     async def meter_values(
@@ -1025,6 +1051,27 @@ class SimulatedCharger:
                         power_w=power,
                         sampled_value=sampled_values(power, energy, context="Trigger"),
                     )
+
+    def _reserve(self, connector_id: int, expiry: str, id_tag: str, reservation_id: int) -> str:
+        if not 1 <= connector_id <= self.config.connectors:
+            return "Rejected"
+        if connector_id in self.faulted:
+            return "Faulted"
+        if connector_id in self.unavailable:
+            return "Unavailable"
+        held = self.reservations.get(connector_id)
+        busy = connector_id in self._sessions or connector_id in self.transactions
+        if busy or (held is not None and held[0] != reservation_id and held[2] > _utcnow()):
+            return "Occupied"
+        self.reservations[connector_id] = (reservation_id, id_tag, datetime.fromisoformat(expiry))
+        return "Accepted"
+
+    def _cancel_reservation(self, reservation_id: int) -> int | None:
+        for connector, (held_id, _, _) in list(self.reservations.items()):
+            if held_id == reservation_id:
+                del self.reservations[connector]
+                return connector
+        return None
 
     def _change_availability(self, connector_id: int, operative: bool) -> str:
         if not 0 <= connector_id <= self.config.connectors:

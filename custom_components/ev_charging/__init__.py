@@ -27,6 +27,7 @@ from .const import (
 )
 from .csms.central import CentralSystem
 from .csms.security import server_tls_context
+from .kiosk_api import async_register_kiosk_api
 from .ledger import Ledger
 from .price_sensors import async_follow_price_sensors
 from .runtime import (
@@ -119,6 +120,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
             charger.notify()
 
     entry.async_on_unload(async_track_time_interval(hass, alive, ALIVE_INTERVAL))
+    async_register_kiosk_api(hass)
     # Problems from before the restart: their timers and repair issues.
     for charger in central.chargers.values():
         central.check_health(charger)

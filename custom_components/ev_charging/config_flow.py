@@ -45,6 +45,7 @@ from .const import (
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
+    CONF_KIOSK_KEY_HASH,
     CONF_LENIENT,
     CONF_MAX_POWER_KW,
     CONF_MAX_TEMPERATURE,
@@ -55,6 +56,7 @@ from .const import (
     CONF_PING_INTERVAL,
     CONF_PRICES_INCLUDE_VAT,
     CONF_REMOTE_ID_TAG,
+    CONF_REMOVE_KIOSK_KEY,
     CONF_REMOVE_PASSWORD,
     CONF_REPAIR_AFTER_MINUTES,
     CONF_SSL_CERTIFICATE,
@@ -77,7 +79,7 @@ from .const import (
 )
 from .csms.authorization import UnknownTagPolicy, tag_key
 from .csms.central import valid_charger_id
-from .csms.security import hash_password, new_password, server_tls_context
+from .csms.security import hash_password, new_kiosk_key, new_password, server_tls_context
 from .faults.health import Thresholds
 from .id_tags import clean_tag_data, form_schema, title_of
 from .tariffs import clean_tariff_data, tariff_choices
@@ -392,7 +394,50 @@ class EvChargingOptionsFlow(OptionsFlow):
         """Choose what to change."""
         return self.async_show_menu(
             step_id="init",
-            menu_options=["settings", "billing", "fault_detection", "charger", "password"],
+            menu_options=[
+                "settings",
+                "billing",
+                "fault_detection",
+                "charger",
+                "password",
+                "kiosk_key",
+            ],
+        )
+
+    async def async_step_kiosk_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new key for the guest payment kiosk (the old one stops working), or none."""
+        if user_input is not None:
+            if user_input[CONF_REMOVE_KIOSK_KEY]:
+                options = dict(self.config_entry.options)
+                options.pop(CONF_KIOSK_KEY_HASH, None)
+                return self.async_create_entry(data=options)
+            self._kiosk_key = new_kiosk_key()
+            return await self.async_step_kiosk_key_created()
+        return self.async_show_form(
+            step_id="kiosk_key",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_REMOVE_KIOSK_KEY, default=False): BooleanSelector()}
+            ),
+            description_placeholders={
+                "state": "set" if CONF_KIOSK_KEY_HASH in self.config_entry.options else "none"
+            },
+        )
+
+    async def async_step_kiosk_key_created(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the new key once; only its hash is kept."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    **self.config_entry.options,
+                    CONF_KIOSK_KEY_HASH: hash_password(self._kiosk_key),
+                }
+            )
+        return self.async_show_form(
+            step_id="kiosk_key_created", description_placeholders={"key": self._kiosk_key}
         )
 
     async def async_step_fault_detection(

@@ -66,6 +66,10 @@ CONF_DEGRADATION_REPEATS: Final = "degradation_repeats"
 CONF_MAX_TEMPERATURE: Final = "max_temperature"
 CONF_REPAIR_AFTER_MINUTES: Final = "repair_after_minutes"
 
+# The kiosk's key for the integration's narrow API: only its salted hash is kept.
+CONF_KIOSK_KEY_HASH: Final = "kiosk_key_hash"
+CONF_REMOVE_KIOSK_KEY: Final = "remove_kiosk_key"
+
 DEFAULT_HOST: Final = "0.0.0.0"
 DEFAULT_PORT: Final = 9000
 DEFAULT_HEARTBEAT_INTERVAL: Final = 60

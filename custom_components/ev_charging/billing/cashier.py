@@ -167,9 +167,16 @@ class Cashier:
             return self._finished.get((charger_id, connector_id))
         return open_bill.bill(self.now())
 
-    def kwh_price(self, charger_id: str, at: datetime) -> tuple[Decimal, str] | None:
+    def tariff_for(self, charger_id: str, account: str | None = None) -> Tariff | None:
+        """The tariff a session of this account starting now on this charger would pay."""
+        account_tariff = None if account is None else self.settings.account_tariffs.get(account)
+        return self._tariff_for(charger_id, account_tariff)
+
+    def kwh_price(
+        self, charger_id: str, at: datetime, account: str | None = None
+    ) -> tuple[Decimal, str] | None:
         """The kWh price a session starting now on this charger pays now, and the currency."""
-        tariff = self._tariff_for(charger_id, None)
+        tariff = self.tariff_for(charger_id, account)
         if tariff is None:
             return None
         source = None

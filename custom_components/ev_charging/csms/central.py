@@ -23,6 +23,7 @@ from ..ledger import ChargerRecord, Ledger, LedgerError, MeterReading
 from .authorization import TagStatus
 from .commands import CommandError, send_command
 from .connection import ChargerConnection
+from .holds import HoldBook
 from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_updates
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
@@ -107,6 +108,11 @@ class CentralSystem:
         self._run_id: int | None = None
         self._stopping = False
         self._lasting: dict[str, frozenset[ProblemKey]] = {}
+        self.holds = HoldBook(
+            lambda charger_id, payload: self.command(charger_id, payload, require_agreement=False),
+            now,
+        )
+        """Connectors held for guests while they pay (the kiosk)."""
         self._unsaved_problems: list[tuple[str, LogEntry]] = []
         self._problems_flush: asyncio.TimerHandle | None = None
 

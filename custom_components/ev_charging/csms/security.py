@@ -19,6 +19,11 @@ def new_password() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
+def new_kiosk_key() -> str:
+    """A random key for the payment kiosk (256 bits), to be shown to the owner once."""
+    return f"evk_{secrets.token_urlsafe(32)}"
+
+
 def hash_password(password: str, salt: str | None = None) -> str:
     """'salt$sha256' of a password.
 

@@ -1,0 +1,231 @@
+"""The kiosk's narrow API: what the guest payment kiosk may see and do, behind a key of its own.
+
+Home Assistant's tokens cannot be narrowed (a non-admin user's token still reaches every
+action), so the kiosk gets a key made in the options, kept only as a salted hash and compared
+in constant time. These views are the only thing the key opens.
+"""
+
+import logging
+from typing import Any
+
+import probatio as vol
+from aiohttp import hdrs, web
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.util.hass_dict import HassKey
+
+from .const import CONF_KIOSK_KEY_HASH, DOMAIN, GUEST_ACCOUNT
+from .csms.central import CentralSystem
+from .csms.holds import Hold, HoldRefused
+from .csms.security import password_matches
+from .csms.state import ChargerState
+from .faults.health import CHARGER_WIDE, ProblemKind
+from .runtime import EvChargingConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+API = "/api/ev_charging/kiosk/v1"
+_REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_kiosk_api")
+# Statuses in which a connector is in someone's use.
+OCCUPIED = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
+
+
+@callback
+def async_register_kiosk_api(hass: HomeAssistant) -> None:
+    """Register the views once (with Home Assistant's HTTP server, where it runs)."""
+    if hass.data.get(_REGISTERED) or hass.http is None:
+        return
+    hass.data[_REGISTERED] = True
+    for view in (ConnectorsView(), ConnectorView(), HoldsView(), HoldView()):
+        hass.http.register_view(view)
+
+
+def connector_state(central: CentralSystem, charger: ChargerState, connector_id: int) -> str:
+    """What a guest needs to know: available, occupied, reserved, faulted, unavailable, offline."""
+    health = charger.health
+    if not charger.connected or health.problem(CHARGER_WIDE, ProblemKind.OFFLINE).active:
+        return "offline"
+    connector = charger.connectors.get(connector_id)
+    if (
+        health.problem(connector_id, ProblemKind.FAULT).active
+        or health.problem(CHARGER_WIDE, ProblemKind.FAULT).active
+        or (connector is not None and connector.status == "Faulted")
+    ):
+        return "faulted"
+    if connector is None or connector.status is None:
+        return "offline"
+    if connector.status == "Unavailable":
+        return "unavailable"
+    if connector.status == "Reserved" or central.holds.held(charger.charger_id, connector_id):
+        return "reserved"
+    if connector.transaction is not None or connector.status in OCCUPIED:
+        return "occupied"
+    return "available"
+
+
+def guest_price(central: CentralSystem, charger_id: str) -> dict[str, Any] | None:
+    """The tariff a guest pays at this charger, amounts as exact strings; None: no tariff."""
+    cashier = central.cashier
+    tariff = cashier.tariff_for(charger_id, GUEST_ACCOUNT)
+    if tariff is None:
+        return None
+    now = cashier.kwh_price(charger_id, central.now(), GUEST_ACCOUNT)
+    return {
+        "name": tariff.name,
+        "currency": tariff.currency,
+        "price_per_kwh": str(tariff.price_per_kwh),
+        "price_per_kwh_now": None if now is None else str(now[0]),
+        "session_fee": str(tariff.session_fee),
+        "idle_fee_per_minute": str(tariff.idle_fee_per_minute),
+        "idle_grace_minutes": str(int(tariff.idle_grace.total_seconds()) // 60),
+        "time_of_use": tariff.as_json()["bands"],
+        "follows_market_price": tariff.dynamic is not None,
+        "prices_include_vat": tariff.prices_include_vat,
+        "vat_percent": str(tariff.vat_percent),
+    }
+
+
+def describe(central: CentralSystem, charger: ChargerState, connector_id: int) -> dict[str, Any]:
+    """A connector as the kiosk shows it."""
+    return {
+        "charger_id": charger.charger_id,
+        "connector_id": connector_id,
+        "state": connector_state(central, charger, connector_id),
+        "price": guest_price(central, charger.charger_id),
+    }
+
+
+class KioskView(HomeAssistantView):
+    """A view that answers only the kiosk's key (no Home Assistant login)."""
+
+    requires_auth = False
+
+    def central(self, request: web.Request) -> CentralSystem:
+        """The running central system, once the request proved it holds the kiosk key."""
+        hass = request.app[KEY_HASS]
+        entries: list[EvChargingConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+        entry = next((e for e in entries if e.state is ConfigEntryState.LOADED), None)
+        if entry is None:
+            raise web.HTTPServiceUnavailable(
+                text='{"error": "not_running"}', content_type="application/json"
+            )
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        key = header[7:] if header.startswith("Bearer ") else ""
+        stored = entry.options.get(CONF_KIOSK_KEY_HASH)
+        if not key or stored is None or not password_matches(key, stored):
+            _LOGGER.warning("Kiosk API: refused a request from %s: wrong key", request.remote)
+            raise web.HTTPUnauthorized(
+                text='{"error": "unauthorized"}', content_type="application/json"
+            )
+        return entry.runtime_data.central
+
+
+class ConnectorsView(KioskView):
+    """Every connector of every approved charger, with its state and guest price."""
+
+    url = f"{API}/connectors"
+    name = "api:ev_charging:kiosk:connectors"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """The list."""
+        central = self.central(request)
+        return self.json(
+            {
+                "connectors": [
+                    describe(central, charger, connector_id)
+                    for charger_id, charger in sorted(central.chargers.items())
+                    if charger.approved
+                    for connector_id in sorted(charger.connectors)
+                    if connector_id != CHARGER_WIDE
+                ]
+            }
+        )
+
+
+class ConnectorView(KioskView):
+    """One connector (the page a QR code leads to)."""
+
+    url = API + "/connectors/{charger_id}/{connector_id}"
+    name = "api:ev_charging:kiosk:connector"
+
+    async def get(self, request: web.Request, charger_id: str, connector_id: str) -> web.Response:
+        """The connector, or 404."""
+        central = self.central(request)
+        charger = central.chargers.get(charger_id)
+        number = int(connector_id) if connector_id.isdigit() else -1
+        if (
+            charger is None
+            or not charger.approved
+            or number not in charger.connectors
+            or not number
+        ):
+            return self.json({"error": "unknown_connector"}, status_code=404)
+        return self.json(describe(central, charger, number))
+
+
+HOLD_SCHEMA = vol.Schema(
+    {
+        vol.Required("charger_id"): str,
+        vol.Required("connector_id"): vol.All(int, vol.Range(min=1)),
+        vol.Optional("minutes", default=35): vol.All(vol.Coerce(float), vol.Range(min=1, max=60)),
+    }
+)
+
+
+def hold_json(hold: Hold) -> dict[str, Any]:
+    """A hold as the kiosk keeps it."""
+    return {
+        "hold_id": hold.hold_id,
+        "charger_id": hold.charger_id,
+        "connector_id": hold.connector_id,
+        "expires_at": hold.expires_at.isoformat(),
+        "method": "kiosk" if hold.reservation_id is None else "reservation",
+    }
+
+
+class HoldsView(KioskView):
+    """Hold an available connector for a guest who is paying (ReserveNow where supported)."""
+
+    url = f"{API}/holds"
+    name = "api:ev_charging:kiosk:holds"
+
+    async def post(self, request: web.Request) -> web.Response:
+        """201 with the hold; 400 bad request; 404 unknown connector; 409 not available."""
+        central = self.central(request)
+        try:
+            data = HOLD_SCHEMA(await request.json())
+        except (ValueError, vol.Invalid) as err:
+            return self.json({"error": "bad_request", "detail": str(err)}, status_code=400)
+        charger = central.chargers.get(data["charger_id"])
+        connector_id = data["connector_id"]
+        if charger is None or not charger.approved or connector_id not in charger.connectors:
+            return self.json({"error": "unknown_connector"}, status_code=404)
+        state = connector_state(central, charger, connector_id)
+        if state != "available":
+            return self.json({"error": "not_available", "state": state}, status_code=409)
+        try:
+            hold = await central.holds.hold(charger.charger_id, connector_id, data["minutes"])
+        except HoldRefused as err:
+            return self.json({"error": "not_available", "state": err.reason}, status_code=409)
+        return self.json(hold_json(hold), status_code=201)
+
+
+class HoldView(KioskView):
+    """A hold: read it, or release it (the guest gave up)."""
+
+    url = API + "/holds/{hold_id}"
+    name = "api:ev_charging:kiosk:hold"
+
+    async def get(self, request: web.Request, hold_id: str) -> web.Response:
+        """The hold, or 404 once released or expired."""
+        hold = self.central(request).holds.get(hold_id)
+        if hold is None:
+            return self.json({"error": "unknown_hold"}, status_code=404)
+        return self.json(hold_json(hold))
+
+    async def delete(self, request: web.Request, hold_id: str) -> web.Response:
+        """Release it (CancelReservation); 404 if there was none."""
+        if not await self.central(request).holds.release(hold_id):
+            return self.json({"error": "unknown_hold"}, status_code=404)
+        return self.json({"released": hold_id})

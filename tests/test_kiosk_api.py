@@ -1,0 +1,284 @@
+"""The kiosk's narrow API: its own key made in the options, and what that key opens."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
+from ocpp.exceptions import NotSupportedError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.ev_charging.const import (
+    CONF_IDLE_FEE,
+    CONF_IDLE_GRACE,
+    CONF_KIOSK_KEY_HASH,
+    CONF_PRICE_PER_KWH,
+    CONF_REMOVE_KIOSK_KEY,
+    CONF_SESSION_FEE,
+)
+from custom_components.ev_charging.csms.security import password_matches
+
+from .conftest import ChargerFactory
+from .helpers import until
+from .test_billing import add_tariff, set_vat
+
+API = "/api/ev_charging/kiosk/v1"
+
+
+@pytest.fixture
+async def kiosk_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
+    """Home Assistant's HTTP server (not listening: the test client talks to it) first, as in
+    a real installation, then the integration."""
+    assert await async_setup_component(hass, "http", {})
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+async def new_key(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """Make a kiosk key through the options flow, as the owner does; returns it."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "kiosk_key"}
+    )
+    assert result["description_placeholders"]["state"] in ("none", "set")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REMOVE_KIOSK_KEY: False}
+    )
+    assert result["step_id"] == "kiosk_key_created"
+    key: str = result["description_placeholders"]["key"]
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    return key
+
+
+async def test_key_is_shown_once_and_kept_hashed(
+    hass: HomeAssistant, kiosk_entry: MockConfigEntry
+) -> None:
+    """The options keep only a salted hash; a new key replaces the old; it can be removed."""
+    key = await new_key(hass, kiosk_entry)
+    stored = kiosk_entry.options[CONF_KIOSK_KEY_HASH]
+    assert key.startswith("evk_")
+    assert len(key) > 40
+    assert key not in str(kiosk_entry.options)
+    assert password_matches(key, stored)
+    second = await new_key(hass, kiosk_entry)
+    assert not password_matches(key, kiosk_entry.options[CONF_KIOSK_KEY_HASH])
+    assert password_matches(second, kiosk_entry.options[CONF_KIOSK_KEY_HASH])
+    result = await hass.config_entries.options.async_init(kiosk_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "kiosk_key"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REMOVE_KIOSK_KEY: True}
+    )
+    assert CONF_KIOSK_KEY_HASH not in kiosk_entry.options
+
+
+async def test_only_the_key_opens_the_api_and_nothing_else(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No key, a wrong key, or no key configured: 401; the key is no Home Assistant token."""
+    assert await async_setup_component(hass, "api", {})
+    client = await hass_client_no_auth()
+    response = await client.get(f"{API}/connectors", headers={"Authorization": "Bearer evk_x"})
+    assert response.status == 401  # no key configured yet
+    key = await new_key(hass, kiosk_entry)
+    for headers in ({}, {"Authorization": "Bearer evk_wrong"}, {"Authorization": key}):
+        response = await client.get(f"{API}/connectors", headers=headers)
+        assert response.status == 401
+        assert await response.json() == {"error": "unauthorized"}
+    assert "Kiosk API: refused a request" in caplog.text
+    good = {"Authorization": f"Bearer {key}"}
+    assert (await client.get(f"{API}/connectors", headers=good)).status == 200
+    # The key opens nothing of Home Assistant itself.
+    assert (await client.get("/api/states", headers=good)).status == 401
+    assert (await client.get("/api/config", headers=good)).status == 401
+
+
+async def test_connectors_with_their_state_and_guest_price(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """What the kiosk's pages show: each connector's state and the full price, exact."""
+    await set_vat(hass, kiosk_entry, True, "21")
+    await add_tariff(
+        hass,
+        kiosk_entry,
+        **{
+            CONF_PRICE_PER_KWH: "0.45",
+            CONF_SESSION_FEE: "1.00",
+            CONF_IDLE_FEE: "0.10",
+            CONF_IDLE_GRACE: 15,
+        },
+    )
+    key = await new_key(hass, kiosk_entry)
+    client = await hass_client_no_auth()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def connectors() -> list[dict[str, Any]]:
+        response = await client.get(f"{API}/connectors", headers=headers)
+        assert response.status == 200
+        return list((await response.json())["connectors"])
+
+    garage = await make_charger("GARAGE", connectors=2)
+    await garage.status(1, "Available")
+    await garage.status(2, "Available")
+    street = await make_charger("STREET")
+    await street.status(1, "Available")
+    await hass.async_block_till_done()
+    listed = await connectors()
+    assert [(c["charger_id"], c["connector_id"], c["state"]) for c in listed] == [
+        ("GARAGE", 1, "available"),
+        ("GARAGE", 2, "available"),
+        ("STREET", 1, "available"),
+    ]
+    assert listed[0]["price"] == {
+        "name": "Residents",
+        "currency": hass.config.currency,
+        "price_per_kwh": "0.45",
+        "price_per_kwh_now": "0.45",
+        "session_fee": "1.00",
+        "idle_fee_per_minute": "0.10",
+        "idle_grace_minutes": "15",
+        "time_of_use": [],
+        "follows_market_price": False,
+        "prices_include_vat": True,
+        "vat_percent": "21",
+    }
+
+    await garage.status(1, "Charging")
+    await garage.fault(2, "GroundFailure")
+    await street.close()
+    central = kiosk_entry.runtime_data.central
+    await until(lambda: not central.chargers["STREET"].connected, "STREET gone")
+    await hass.async_block_till_done()
+    assert [c["state"] for c in await connectors()] == ["occupied", "faulted", "offline"]
+
+    response = await client.get(f"{API}/connectors/GARAGE/1", headers=headers)
+    assert (await response.json())["state"] == "occupied"
+    for path in ("GARAGE/3", "GARAGE/0", "NOPE/1", "GARAGE/x"):
+        response = await client.get(f"{API}/connectors/{path}", headers=headers)
+        assert response.status == 404, path
+
+
+class Kiosk:
+    """The kiosk's side of the API: requests with its key."""
+
+    def __init__(self, client: TestClient, key: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """The status and the JSON answer."""
+        response = await self.client.request(
+            method, f"{API}{path}", json=body, headers=self.headers
+        )
+        return response.status, await response.json()
+
+
+@pytest.fixture
+async def kiosk(
+    hass: HomeAssistant, kiosk_entry: MockConfigEntry, hass_client_no_auth: ClientSessionGenerator
+) -> Kiosk:
+    """The kiosk, holding its key."""
+    key = await new_key(hass, kiosk_entry)
+    return Kiosk(await hass_client_no_auth(), key)
+
+
+async def test_hold_with_a_reservation_then_release(
+    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+) -> None:
+    """The charger reserves the connector for the guest's one-time tag; a second guest is
+    refused; releasing cancels the reservation and the connector is free again."""
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    status, hold = await kiosk.call(
+        "POST", "/holds", {"charger_id": "CP-1", "connector_id": 1, "minutes": 35}
+    )
+    assert status == 201
+    assert (hold["method"], hold["connector_id"]) == ("reservation", 1)
+    await charger.idle()
+    await hass.async_block_till_done()
+    reserve = next(payload for action, payload in charger.received_calls if action == "ReserveNow")
+    assert reserve["idTag"].startswith("G")
+    assert len(reserve["idTag"]) == 20
+    assert charger.reservations[1][1] == reserve["idTag"]
+    status, again = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    assert (status, again) == (409, {"error": "not_available", "state": "reserved"})
+    assert (await kiosk.call("GET", f"/holds/{hold['hold_id']}"))[0] == 200
+
+    status, _ = await kiosk.call("DELETE", f"/holds/{hold['hold_id']}")
+    assert status == 200
+    await charger.idle()
+    await hass.async_block_till_done()
+    assert 1 not in charger.reservations
+    assert ("CancelReservation", {"reservationId": reserve["reservationId"]}) in (
+        charger.received_calls
+    )
+    assert (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "available"
+    assert (await kiosk.call("DELETE", f"/holds/{hold['hold_id']}"))[0] == 404
+
+
+async def test_hold_without_reservations_is_kept_by_us(
+    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+) -> None:
+    """A charger without the Reservation profile: the hold is ours alone, and still exclusive."""
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    charger.answers["ReserveNow"] = NotSupportedError(description="no reservations")
+    status, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    assert (status, hold["method"]) == (201, "kiosk")
+    assert (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "reserved"
+    status, _ = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    assert status == 409
+    assert (await kiosk.call("DELETE", f"/holds/{hold['hold_id']}"))[0] == 200
+    assert (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "available"
+
+
+async def test_holds_refused(
+    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+) -> None:
+    """Busy, faulted or unknown connectors, bad requests, and a charger that says no."""
+    charger = await make_charger("CP-1", connectors=2)
+    await charger.status(1, "Charging")
+    await charger.fault(2, "GroundFailure")
+    await hass.async_block_till_done()
+    for connector, state in ((1, "occupied"), (2, "faulted")):
+        status, answer = await kiosk.call(
+            "POST", "/holds", {"charger_id": "CP-1", "connector_id": connector}
+        )
+        assert (status, answer) == (409, {"error": "not_available", "state": state})
+    assert (await kiosk.call("POST", "/holds", {"charger_id": "X", "connector_id": 1}))[0] == 404
+    for body in ({"charger_id": "CP-1"}, {"charger_id": "CP-1", "connector_id": 0}, "junk"):
+        assert (await kiosk.call("POST", "/holds", body))[0] == 400
+    await charger.status(2, "Available")
+    charger.answers["ReserveNow"] = {"status": "Occupied"}
+    status, answer = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 2})
+    assert (status, answer) == (409, {"error": "not_available", "state": "charger_occupied"})
+    assert (await kiosk.call("GET", "/connectors/CP-1/2"))[1]["state"] == "available"
+
+
+async def test_two_guests_at_once_get_one_hold(
+    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+) -> None:
+    """Two guests paying for one connector at the same moment: one holds it, one is refused."""
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    body = {"charger_id": "CP-1", "connector_id": 1}
+    answers = await asyncio.gather(
+        kiosk.call("POST", "/holds", body), kiosk.call("POST", "/holds", body)
+    )
+    assert sorted(status for status, _ in answers) == [201, 409]
+    assert [name for name, _ in charger.received_calls].count("ReserveNow") == 1
