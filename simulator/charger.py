@@ -323,6 +323,9 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
     def on_remote_start_transaction(
         self, id_tag: str, connector_id: int | None = None, **_: Any
     ) -> Any:
+        held = self.sim.reservations.get(connector_id or 0)
+        if held is not None and held[1].casefold() != id_tag.casefold():
+            return call_result.RemoteStartTransaction(status="Rejected")  # reserved for another
         self._remote_start = self.sim._reserve_connector(connector_id)
         status = "Rejected" if self._remote_start is None else "Accepted"
         return call_result.RemoteStartTransaction(status=status)
@@ -731,12 +734,14 @@ class SimulatedCharger:
             meter_start = self.energy_wh.get(connector_id, self.config.initial_energy_wh)
         else:
             self.energy_wh[connector_id] = meter_start
+        held = self.reservations.get(connector_id)
         result = await self.call(
             call.StartTransaction(
                 connector_id=connector_id,
                 id_tag=id_tag,
                 meter_start=meter_start,
                 timestamp=iso(timestamp),
+                reservation_id=held[0] if held and held[1] == id_tag else None,
             )
         )
         self.transactions[connector_id] = result["transactionId"]

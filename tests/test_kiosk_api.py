@@ -1,6 +1,8 @@
 """The kiosk's narrow API: its own key made in the options, and what that key opens."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -282,3 +284,147 @@ async def test_two_guests_at_once_get_one_hold(
     )
     assert sorted(status for status, _ in answers) == [201, 409]
     assert [name for name, _ in charger.received_calls].count("ReserveNow") == 1
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 20
+) -> None:
+    """Poll while the simulator charges in real time (its meter interval is a second here)."""
+    for _ in range(int(seconds / 0.05)):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+@pytest.fixture
+def entry_options() -> dict[str, Any]:
+    """Meter values every second, so a paid session reaches its cap in a few seconds."""
+    return {"heartbeat_interval": 60, "auto_accept": True, "meter_value_interval": 1}
+
+
+async def test_paid_session_is_stopped_at_its_cap(
+    hass: HomeAssistant,
+    kiosk: Kiosk,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+) -> None:
+    """Hold, pay, charge: the integration stops the session before its cost passes the cap;
+    the bill is on the Guests account with the payment's reference; the tag was one-time."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "100.00"})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    status, session = await kiosk.call(
+        "POST", "/sessions", {"hold_id": hold["hold_id"], "cap": "1.00", "reference": "pay_123"}
+    )
+    assert (status, session["state"], session["cap"]) == (201, "waiting", "1.00")
+    path = f"/sessions/{session['session_id']}"
+
+    async def state_is(state: str) -> bool:
+        return (await kiosk.call("GET", path))[1]["state"] == state
+
+    await eventually(lambda: state_is("charging"), "charging")
+    await eventually(lambda: state_is("finished"), "stopped at the cap")
+    assert any(action == "RemoteStopTransaction" for action, _ in charger.received_calls)
+
+    async def final() -> bool:
+        return bool((await kiosk.call("GET", path))[1]["final"])
+
+    await eventually(final, "the bill is final once the car is unplugged")
+    _, done = await kiosk.call("GET", path)
+    assert Decimal(0) < Decimal(done["cost"]) <= Decimal("1.00")
+    [bill] = await kiosk_entry.runtime_data.ledger.load_bills(transaction_id=done["transaction_id"])
+    assert (bill.account, bill.payment_reference, bill.gross) == (
+        "guest",
+        "pay_123",
+        Decimal(done["cost"]),
+    )
+    # The hold was used by the session; the one-time tag charges nowhere any more.
+    assert (await kiosk.call("GET", f"/holds/{hold['hold_id']}"))[0] == 404
+    assert (await charger.authorize(bill_tag(charger)))["idTagInfo"]["status"] == "Invalid"
+
+
+def bill_tag(charger: Any) -> str:
+    """The guest tag the simulator charged with."""
+    return next(
+        p["idTag"] for action, p in charger.received_calls if action == "RemoteStartTransaction"
+    )
+
+
+async def test_paid_session_stopped_by_the_guest_or_never_started(
+    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+) -> None:
+    """The stop button ends a running session; a session not started yet is cancelled and its
+    connector released; unknown ids and a start without a hold are refused."""
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # but no car comes
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    _, session = await kiosk.call(
+        "POST", "/sessions", {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p1"}
+    )
+    status, stopped = await kiosk.call("POST", f"/sessions/{session['session_id']}/stop")
+    assert (status, stopped["state"]) == (200, "cancelled")
+    assert (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "available"
+    assert (await kiosk.call("POST", "/sessions/nope/stop"))[0] == 404
+    assert (await kiosk.call("GET", "/sessions/nope"))[0] == 404
+    body = {"hold_id": "nope", "cap": "20.00", "reference": "p2"}
+    assert (await kiosk.call("POST", "/sessions", body))[0] == 404
+    for cap in (20.0, "-1", "abc", "0"):
+        body = {"hold_id": hold["hold_id"], "cap": cap, "reference": "p3"}
+        assert (await kiosk.call("POST", "/sessions", body))[0] == 400, cap
+
+    del charger.answers["RemoteStartTransaction"]
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    _, session = await kiosk.call(
+        "POST", "/sessions", {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p4"}
+    )
+    path = f"/sessions/{session['session_id']}"
+
+    async def charging() -> bool:
+        return (await kiosk.call("GET", path))[1]["state"] == "charging"
+
+    await eventually(charging, "charging")
+    status, _ = await kiosk.call("POST", f"{path}/stop")
+    assert status == 200
+
+    async def finished() -> bool:
+        return (await kiosk.call("GET", path))[1]["state"] == "finished"
+
+    await eventually(finished, "stopped by the guest")
+
+
+async def test_paid_session_and_its_cap_survive_a_restart(
+    hass: HomeAssistant,
+    kiosk: Kiosk,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+) -> None:
+    """After a restart of Home Assistant the guest's session is known and its cap enforced."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # the car comes below
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    _, session = await kiosk.call(
+        "POST", "/sessions", {"hold_id": hold["hold_id"], "cap": "5.00", "reference": "p9"}
+    )
+    tag = bill_tag(charger)
+    started = await charger.start_transaction(1, tag, meter_start=0)
+    assert started["idTagInfo"]["status"] == "Accepted"
+    await charger.meter_values(1, started["transactionId"], power_w=7000, energy_wh=1_000)
+
+    assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    await charger.connect()
+    path = f"/sessions/{session['session_id']}"
+    status, progress = await kiosk.call("GET", path)
+    assert (status, progress["state"], progress["cost"]) == (200, "charging", "1.00")
+    # 4.5 kWh: 4.50, and the last interval (3.50) leaves no room under 5.00.
+    await charger.meter_values(1, started["transactionId"], power_w=7000, energy_wh=4_500)
+    await charger.idle()
+    await until(
+        lambda: any(a == "RemoteStopTransaction" for a, _ in charger.received_calls), "stopped"
+    )

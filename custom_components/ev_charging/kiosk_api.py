@@ -6,6 +6,7 @@ in constant time. These views are the only thing the key opens.
 """
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 import probatio as vol
@@ -15,8 +16,11 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
+from .billing.tariff import parse_amount
 from .const import CONF_KIOSK_KEY_HASH, DOMAIN, GUEST_ACCOUNT
 from .csms.central import CentralSystem
+from .csms.commands import CommandError
+from .csms.guests import CANCELLED, GuestSession
 from .csms.holds import Hold, HoldRefused
 from .csms.security import password_matches
 from .csms.state import ChargerState
@@ -37,7 +41,15 @@ def async_register_kiosk_api(hass: HomeAssistant) -> None:
     if hass.data.get(_REGISTERED) or hass.http is None:
         return
     hass.data[_REGISTERED] = True
-    for view in (ConnectorsView(), ConnectorView(), HoldsView(), HoldView()):
+    for view in (
+        ConnectorsView(),
+        ConnectorView(),
+        HoldsView(),
+        HoldView(),
+        SessionsView(),
+        SessionView(),
+        SessionStopView(),
+    ):
         hass.http.register_view(view)
 
 
@@ -229,3 +241,119 @@ class HoldView(KioskView):
         if not await self.central(request).holds.release(hold_id):
             return self.json({"error": "unknown_hold"}, status_code=404)
         return self.json({"released": hold_id})
+
+
+def _amount(value: Any) -> Decimal:
+    """A positive amount of money, given as text (never a float)."""
+    if not isinstance(value, str):
+        raise vol.Invalid('amounts are strings, e.g. "27.00"')
+    try:
+        amount = parse_amount(value)
+    except ValueError as err:
+        raise vol.Invalid(str(err)) from err
+    if amount <= 0:
+        raise vol.Invalid("the cap must be more than zero")
+    return amount
+
+
+SESSION_SCHEMA = vol.Schema(
+    {
+        vol.Required("hold_id"): str,
+        vol.Required("cap"): _amount,
+        vol.Required("reference"): vol.All(str, vol.Length(min=1, max=64)),
+    }
+)
+
+
+async def session_json(central: CentralSystem, session: GuestSession) -> dict[str, Any]:
+    """A paid session's progress: its state, and its bill (live, or as stored)."""
+    bill: dict[str, Any] | None = None
+    transaction_id = session.transaction_id
+    if transaction_id is not None:
+        live = central.cashier.live_bill(transaction_id)
+        if live is not None:
+            bill = {"energy_wh": live.energy_wh, "gross": live.gross, "final": False}
+        else:
+            stored = await central.ledger.load_bills(transaction_id=transaction_id)
+            if stored:
+                bill = {
+                    "energy_wh": stored[0].energy_wh,
+                    "gross": stored[0].gross,
+                    "final": stored[0].final,
+                }
+    tariff = central.cashier.tariff_for(session.charger_id, GUEST_ACCOUNT)
+    return {
+        "session_id": session.session_id,
+        "reference": session.reference,
+        "charger_id": session.charger_id,
+        "connector_id": session.connector_id,
+        "state": session.state,
+        "transaction_id": transaction_id,
+        "cap": str(session.cap),
+        "currency": None if tariff is None else tariff.currency,
+        "energy_kwh": None if bill is None else str(bill["energy_wh"] / 1000),
+        "cost": None if bill is None else str(bill["gross"]),
+        "final": bill is not None and bill["final"],
+    }
+
+
+class SessionsView(KioskView):
+    """Start the session a guest paid for, on the connector held for them."""
+
+    url = f"{API}/sessions"
+    name = "api:ev_charging:kiosk:sessions"
+
+    async def post(self, request: web.Request) -> web.Response:
+        """201 with the session; 400 bad request; 404 no such hold; 409 the charger refused."""
+        central = self.central(request)
+        try:
+            data = SESSION_SCHEMA(await request.json())
+        except (ValueError, vol.Invalid) as err:
+            return self.json({"error": "bad_request", "detail": str(err)}, status_code=400)
+        hold = central.holds.get(data["hold_id"])
+        if hold is None:
+            return self.json({"error": "unknown_hold"}, status_code=404)
+        try:
+            session = await central.guests.start(hold, data["cap"], data["reference"])
+        except CommandError as err:
+            await central.holds.release(hold.hold_id)
+            return self.json({"error": "not_started", "detail": err.key}, status_code=409)
+        return self.json(await session_json(central, session), status_code=201)
+
+
+class SessionView(KioskView):
+    """A paid session's progress (the guest's session page polls it)."""
+
+    url = API + "/sessions/{session_id}"
+    name = "api:ev_charging:kiosk:session"
+
+    async def get(self, request: web.Request, session_id: str) -> web.Response:
+        """The session, or 404."""
+        central = self.central(request)
+        session = central.guests.sessions.get(session_id)
+        if session is None:
+            return self.json({"error": "unknown_session"}, status_code=404)
+        return self.json(await session_json(central, session))
+
+
+class SessionStopView(KioskView):
+    """The guest pressed stop."""
+
+    url = API + "/sessions/{session_id}/stop"
+    name = "api:ev_charging:kiosk:session_stop"
+
+    async def post(self, request: web.Request, session_id: str) -> web.Response:
+        """RemoteStopTransaction (or cancel one not started); 409 if the charger refused."""
+        central = self.central(request)
+        session = central.guests.sessions.get(session_id)
+        if session is None:
+            return self.json({"error": "unknown_session"}, status_code=404)
+        try:
+            await central.guests.stop(session)
+        except CommandError as err:
+            return self.json({"error": "not_stopped", "detail": err.key}, status_code=409)
+        if session.state == CANCELLED and (
+            hold := central.holds.held(session.charger_id, session.connector_id)
+        ):
+            await central.holds.release(hold.hold_id)
+        return self.json(await session_json(central, session))

@@ -189,6 +189,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE chargers ADD COLUMN reconnects INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- Sessions a guest paid for through the kiosk: the connector, the one-time ID tag, the
+    -- cost cap below the card hold, the kiosk's reference, and the transaction once started.
+    CREATE TABLE guest_sessions (
+        session_id TEXT PRIMARY KEY,
+        reference TEXT NOT NULL,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL UNIQUE,
+        cap TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        transaction_id INTEGER,
+        state TEXT NOT NULL
+    );
+    """,
+)
+
+
+GUEST_COLUMNS = (
+    "session_id",
+    "reference",
+    "charger_id",
+    "connector_id",
+    "id_tag",
+    "cap",
+    "created_at",
+    "transaction_id",
+    "state",
 )
 
 
@@ -773,7 +801,8 @@ class Ledger:
                 " net = excluded.net, tax = excluded.tax, gross = excluded.gross,"
                 " pieces = excluded.pieces, flags = excluded.flags,"
                 " idle_clock = excluded.idle_clock, unplugged_at = excluded.unplugged_at,"
-                " final = excluded.final, updated_at = excluded.updated_at",
+                " final = excluded.final, updated_at = excluded.updated_at,"
+                " payment_reference = COALESCE(excluded.payment_reference, payment_reference)",
                 (
                     bill.transaction_id,
                     bill.account,
@@ -1058,6 +1087,27 @@ class Ledger:
             return [(start, end) for start, end in gaps if end >= since]
 
         return self.submit(operation)
+
+    def save_guest_session(self, row: Mapping[str, Any]) -> asyncio.Future[None]:
+        """Insert or update a guest session (the columns of guest_sessions, by name)."""
+        return self.submit(
+            _execute(
+                f"INSERT OR REPLACE INTO guest_sessions ({', '.join(GUEST_COLUMNS)})"
+                f" VALUES ({', '.join('?' for _ in GUEST_COLUMNS)})",
+                tuple(row[column] for column in GUEST_COLUMNS),
+            )
+        )
+
+    def load_guest_sessions(self) -> asyncio.Future[list[dict[str, Any]]]:
+        """Every guest session, oldest first."""
+        return self.submit(
+            lambda c: [
+                dict(zip(GUEST_COLUMNS, row, strict=True))
+                for row in c.execute(
+                    f"SELECT {', '.join(GUEST_COLUMNS)} FROM guest_sessions ORDER BY created_at"
+                )
+            ]
+        )
 
     def save_price(self, entity_id: str, at: datetime, price: Decimal) -> asyncio.Future[None]:
         """Record a dynamic price sensor's value from a moment on."""

@@ -66,6 +66,8 @@ class OpenBill:
     flags: set[str] = field(default_factory=set)
     tariff_json: dict[str, Any] = field(default_factory=dict)
     """The tariff as stored with the bill, made once."""
+    payment_reference: str | None = None
+    """The guest's payment (the kiosk's reference), for a paid session."""
 
     def __post_init__(self) -> None:
         self.tariff_json = self.pricer.tariff.as_json()
@@ -148,6 +150,7 @@ class Cashier:
         tariff = Tariff.from_json(record.tariff)
         open_bill = self._open(transaction, record.account, tariff)
         open_bill.idle = _idle_from_json(record.idle_clock, tariff.idle_grace)
+        open_bill.payment_reference = record.payment_reference
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
         open_bill.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
         if transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
@@ -166,6 +169,17 @@ class Cashier:
         if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
             return self._finished.get((charger_id, connector_id))
         return open_bill.bill(self.now())
+
+    def live_bill(self, transaction_id: int) -> Bill | None:
+        """The running bill of a session not final yet."""
+        open_bill = self.open.get(transaction_id)
+        return None if open_bill is None else open_bill.bill(self.now())
+
+    def mark_paid(self, transaction_id: int, payment_reference: str) -> None:
+        """The session is paid for through the kiosk: its bill carries the payment's reference
+        (written with the next checkpoint)."""
+        if (open_bill := self.open.get(transaction_id)) is not None:
+            open_bill.payment_reference = payment_reference
 
     def tariff_for(self, charger_id: str, account: str | None = None) -> Tariff | None:
         """The tariff a session of this account starting now on this charger would pay."""
@@ -401,6 +415,7 @@ class Cashier:
             idle_clock=_idle_as_json(open_bill.idle),
             unplugged_at=open_bill.idle.unplugged_at,
             final=final,
+            payment_reference=open_bill.payment_reference,
         )
         return bill, record, self.ledger.save_bill(record, now)
 

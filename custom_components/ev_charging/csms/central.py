@@ -16,6 +16,7 @@ from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
 from ..billing.cashier import Cashier
+from ..const import GUEST_ACCOUNT
 from ..faults.detectors import Problem
 from ..faults.health import RESTORED_PROBLEMS, ProblemChange, ProblemKey, ProblemKind
 from ..faults.uptime import LogEntry
@@ -23,6 +24,7 @@ from ..ledger import ChargerRecord, Ledger, LedgerError, MeterReading
 from .authorization import TagStatus
 from .commands import CommandError, send_command
 from .connection import ChargerConnection
+from .guests import GuestBook
 from .holds import HoldBook
 from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_updates
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
@@ -113,6 +115,8 @@ class CentralSystem:
             now,
         )
         """Connectors held for guests while they pay (the kiosk)."""
+        self.guests = GuestBook(ledger, self.command, now)
+        """Sessions guests paid for (the kiosk)."""
         self._unsaved_problems: list[tuple[str, LogEntry]] = []
         self._problems_flush: asyncio.TimerHandle | None = None
 
@@ -144,6 +148,7 @@ class CentralSystem:
                     # So the last session's energy still shows after a restart.
                     state.last_transaction = transaction
         await self.cashier.load()
+        await self.guests.load()
         await self._load_health()
 
     async def _load_health(self) -> None:
@@ -546,7 +551,12 @@ class CentralSystem:
 
     def authorize(self, charger: ChargerState, id_tag: str) -> dict[str, Any]:
         """The idTagInfo for a tag on this charger, from the owner's tag list."""
-        info = self.settings.tags.id_tag_info(id_tag, charger.charger_id, self.now())
+        guest = self.guests.accepts(id_tag, charger.charger_id)
+        if guest is not None:
+            # A guest's one-time tag: good for the charger they paid for, while it lasts.
+            info: dict[str, Any] = {"status": TagStatus.ACCEPTED if guest else TagStatus.INVALID}
+        else:
+            info = self.settings.tags.id_tag_info(id_tag, charger.charger_id, self.now())
         if info["status"] != TagStatus.ACCEPTED:
             _LOGGER.info("%s: ID tag %s refused: %s", charger.charger_id, id_tag, info["status"])
         return info
@@ -705,10 +715,16 @@ class CentralSystem:
         # Recorded whatever the answer: the charger ends a refused session itself. Only an
         # accepted session is priced.
         id_tag_info = self.authorize(charger, payload["id_tag"])
+        guest = None
         if id_tag_info["status"] == TagStatus.ACCEPTED:
-            await self.cashier.session_started(
-                charger.charger_id, transaction, self.settings.tags.account_of(payload["id_tag"])
+            guest = await self.guests.transaction_started(
+                charger.charger_id, payload["id_tag"], transaction.transaction_id
             )
+            account = GUEST_ACCOUNT if guest else self.settings.tags.account_of(payload["id_tag"])
+            await self.cashier.session_started(charger.charger_id, transaction, account)
+        if guest is not None:
+            self.cashier.mark_paid(transaction.transaction_id, guest.reference)
+            self.holds.consume(charger.charger_id, connector_id)
         charger.notify()
         self.listener.charger_event(
             charger,
@@ -777,6 +793,7 @@ class CentralSystem:
             connector.power_kw = Decimal(0)
         await self._take_register(charger, connector_id, Decimal(payload["meter_stop"]), stopped_at)
         await self.cashier.session_stopped(transaction)
+        await self.guests.transaction_stopped(transaction_id)
         charger.notify()
         energy_wh = Decimal(max(0, transaction.meter_stop_wh or 0) - transaction.meter_start_wh)
         self.listener.charger_event(
@@ -848,6 +865,26 @@ class CentralSystem:
         await write
         if checkpoint is not None:
             await checkpoint
+        if transaction_id is not None:
+            self._enforce_cap(charger, transaction_id)
+
+    def _enforce_cap(self, charger: ChargerState, transaction_id: int) -> None:
+        """Stop a paid session before its cost can pass what the guest's card holds."""
+        bill = self.cashier.live_bill(transaction_id)
+        if bill is None or not self.guests.cap_reached(transaction_id, bill.gross):
+            return
+
+        async def stop() -> None:
+            try:
+                await self.command(
+                    charger.charger_id, call.RemoteStopTransaction(transaction_id=transaction_id)
+                )
+            except CommandError as err:
+                _LOGGER.error(
+                    "%s: a paid session's cap is reached, but: %s", charger.charger_id, err
+                )
+
+        self.background(stop())
 
     def _is_current(self, connector: ConnectorState, timestamp: datetime) -> bool:
         """Whether a reading is not older than the one the connector shows."""

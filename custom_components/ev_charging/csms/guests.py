@@ -1,0 +1,190 @@
+"""Sessions guests paid for through the kiosk: started remotely with a one-time ID tag on the
+Guests account, and stopped before their cost can pass the cap the card hold allows.
+
+Plain Python, no Home Assistant. Kept in the ledger, so a restart keeps enforcing the cap.
+"""
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ocpp.v16 import call
+
+from ..ledger import Ledger
+from .commands import CommandError
+from .holds import Hold
+
+_LOGGER = logging.getLogger(__name__)
+
+WAITING, CHARGING, FINISHED, CANCELLED = "waiting", "charging", "finished", "cancelled"
+# The cost of this many more meter intervals (at the last interval's rate) must still fit
+# under the cap: the reading that reaches it, and the one the stop takes to arrive.
+CAP_MARGIN_INTERVALS = 2
+
+type SendCommand = Callable[[str, Any], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class GuestSession:
+    """A paid session, from the guest's payment to its end."""
+
+    session_id: str
+    reference: str
+    """The kiosk's own id for it (its payment)."""
+    charger_id: str
+    connector_id: int
+    id_tag: str
+    cap: Decimal
+    created_at: datetime
+    transaction_id: int | None = None
+    state: str = WAITING
+    last_gross: Decimal | None = None
+    """The cost at the previous reading: the last interval's cost sets the margin."""
+    stop_sent: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """As the ledger stores it."""
+        return {
+            "session_id": self.session_id,
+            "reference": self.reference,
+            "charger_id": self.charger_id,
+            "connector_id": self.connector_id,
+            "id_tag": self.id_tag,
+            "cap": str(self.cap),
+            "created_at": self.created_at.isoformat(),
+            "transaction_id": self.transaction_id,
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> GuestSession:
+        """As the ledger stored it."""
+        return cls(
+            row["session_id"],
+            row["reference"],
+            row["charger_id"],
+            row["connector_id"],
+            row["id_tag"],
+            Decimal(row["cap"]),
+            datetime.fromisoformat(row["created_at"]),
+            row["transaction_id"],
+            row["state"],
+        )
+
+
+class GuestBook:
+    """Every guest session, by id, tag and transaction."""
+
+    def __init__(self, ledger: Ledger, send: SendCommand, now: Callable[[], datetime]) -> None:
+        self._ledger = ledger
+        self._send = send
+        self._now = now
+        self.sessions: dict[str, GuestSession] = {}
+        self._by_tag: dict[str, GuestSession] = {}
+        self._by_transaction: dict[int, GuestSession] = {}
+
+    async def load(self) -> None:
+        """Bring back the sessions from the ledger."""
+        for row in await self._ledger.load_guest_sessions():
+            self._index(GuestSession.from_row(row))
+
+    def _index(self, session: GuestSession) -> None:
+        self.sessions[session.session_id] = session
+        self._by_tag[session.id_tag.casefold()] = session
+        if session.transaction_id is not None:
+            self._by_transaction[session.transaction_id] = session
+
+    async def _save(self, session: GuestSession) -> None:
+        await self._ledger.save_guest_session(session.row())
+
+    def by_transaction(self, transaction_id: int) -> GuestSession | None:
+        """The guest session of a transaction, if it is one."""
+        return self._by_transaction.get(transaction_id)
+
+    async def start(self, hold: Hold, cap: Decimal, reference: str) -> GuestSession:
+        """Start charging for a guest who paid: RemoteStartTransaction with the hold's tag.
+
+        Raises CommandError when the charger refuses (the session is kept as cancelled).
+        """
+        session = GuestSession(
+            secrets.token_urlsafe(24),
+            reference,
+            hold.charger_id,
+            hold.connector_id,
+            hold.id_tag,
+            cap,
+            self._now(),
+        )
+        self._index(session)
+        await self._save(session)
+        try:
+            await self._send(
+                hold.charger_id,
+                call.RemoteStartTransaction(id_tag=hold.id_tag, connector_id=hold.connector_id),
+            )
+        except CommandError:
+            session.state = CANCELLED
+            await self._save(session)
+            raise
+        return session
+
+    def accepts(self, id_tag: str, charger_id: str) -> bool | None:
+        """Whether a guest tag may charge here now; None: not a guest tag."""
+        session = self._by_tag.get(id_tag.casefold())
+        if session is None:
+            return None
+        return session.charger_id == charger_id and session.state in (WAITING, CHARGING)
+
+    async def transaction_started(
+        self, charger_id: str, id_tag: str, transaction_id: int
+    ) -> GuestSession | None:
+        """A StartTransaction: the guest's session is charging now."""
+        session = self._by_tag.get(id_tag.casefold())
+        if session is None or session.charger_id != charger_id or session.state != WAITING:
+            return None
+        session.transaction_id, session.state = transaction_id, CHARGING
+        self._by_transaction[transaction_id] = session
+        await self._save(session)
+        return session
+
+    async def transaction_stopped(self, transaction_id: int) -> None:
+        """A StopTransaction: the guest's session has ended (its bill becomes final)."""
+        session = self._by_transaction.get(transaction_id)
+        if session is not None and session.state == CHARGING:
+            session.state = FINISHED
+            await self._save(session)
+
+    def cap_reached(self, transaction_id: int, gross: Decimal) -> bool:
+        """Whether a new cost reading leaves too little room under the cap; True once."""
+        session = self._by_transaction.get(transaction_id)
+        if session is None or session.state != CHARGING or session.stop_sent:
+            return False
+        step = max(Decimal(0), gross - (session.last_gross or Decimal(0)))
+        session.last_gross = gross
+        if gross + CAP_MARGIN_INTERVALS * step < session.cap:
+            return False
+        session.stop_sent = True
+        _LOGGER.info(
+            "%s: guest session %s at %s of a %s cap: stopping it",
+            session.charger_id,
+            session.session_id,
+            gross,
+            session.cap,
+        )
+        return True
+
+    async def stop(self, session: GuestSession) -> None:
+        """The guest pressed stop: RemoteStopTransaction, or cancel a session not started."""
+        if session.state == WAITING:
+            session.state = CANCELLED
+            await self._save(session)
+            return
+        if session.state == CHARGING and session.transaction_id is not None:
+            await self._send(
+                session.charger_id,
+                call.RemoteStopTransaction(transaction_id=session.transaction_id),
+            )
