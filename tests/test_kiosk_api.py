@@ -23,6 +23,7 @@ from custom_components.ev_charging.const import (
     CONF_SESSION_FEE,
 )
 from custom_components.ev_charging.csms.security import password_matches
+from custom_components.ev_charging.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import ChargerFactory
 from .helpers import until
@@ -70,6 +71,9 @@ async def test_key_is_shown_once_and_kept_hashed(
     assert len(key) > 40
     assert key not in str(kiosk_entry.options)
     assert password_matches(key, stored)
+    diagnostics = await async_get_config_entry_diagnostics(hass, kiosk_entry)
+    assert diagnostics["kiosk"] == {"key_set": True, "guest_sessions": {}}
+    assert stored not in str(diagnostics)
     second = await new_key(hass, kiosk_entry)
     assert not password_matches(key, kiosk_entry.options[CONF_KIOSK_KEY_HASH])
     assert password_matches(second, kiosk_entry.options[CONF_KIOSK_KEY_HASH])

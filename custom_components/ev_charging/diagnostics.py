@@ -1,14 +1,23 @@
 """Diagnostics download: the central system's view of every charger, secrets redacted."""
 
+from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_KIOSK_KEY_HASH
 from .runtime import EvChargingConfigEntry
 
-TO_REDACT = {"serial_number", "id_tag", "host", "remote_id_tag", "password_hashes"}
+TO_REDACT = {
+    "serial_number",
+    "id_tag",
+    "host",
+    "remote_id_tag",
+    "password_hashes",
+    CONF_KIOSK_KEY_HASH,
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -81,6 +90,12 @@ async def async_get_config_entry_diagnostics(
                 "reviews_waiting": len(await entry.runtime_data.ledger.open_reviews()),
             },
             "fault_detection": asdict(central.settings.faults),
+            "kiosk": {
+                "key_set": CONF_KIOSK_KEY_HASH in entry.options,
+                "guest_sessions": dict(
+                    Counter(session.state for session in central.guests.sessions.values())
+                ),
+            },
             "downtime": central.downtime,
             "chargers": chargers,
         },
