@@ -5,6 +5,7 @@ action), so the kiosk gets a key made in the options, kept only as a salted hash
 in constant time. These views are the only thing the key opens.
 """
 
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -132,6 +133,17 @@ class KioskView(HomeAssistantView):
             )
         return entry.runtime_data.central
 
+    async def body(self, request: web.Request, schema: vol.Schema) -> dict[str, Any]:
+        """The request's JSON body, checked; 400 with the reason if it is not as asked."""
+        try:
+            data: dict[str, Any] = schema(await request.json())
+        except (ValueError, vol.Invalid) as err:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": "bad_request", "detail": str(err)}),
+                content_type="application/json",
+            ) from err
+        return data
+
 
 class ConnectorsView(KioskView):
     """Every connector of every approved charger, with its state and guest price."""
@@ -205,10 +217,7 @@ class HoldsView(KioskView):
     async def post(self, request: web.Request) -> web.Response:
         """201 with the hold; 400 bad request; 404 unknown connector; 409 not available."""
         central = self.central(request)
-        try:
-            data = HOLD_SCHEMA(await request.json())
-        except (ValueError, vol.Invalid) as err:
-            return self.json({"error": "bad_request", "detail": str(err)}, status_code=400)
+        data = await self.body(request, HOLD_SCHEMA)
         charger = central.chargers.get(data["charger_id"])
         connector_id = data["connector_id"]
         if charger is None or not charger.approved or connector_id not in charger.connectors:
@@ -306,10 +315,7 @@ class SessionsView(KioskView):
     async def post(self, request: web.Request) -> web.Response:
         """201 with the session; 400 bad request; 404 no such hold; 409 the charger refused."""
         central = self.central(request)
-        try:
-            data = SESSION_SCHEMA(await request.json())
-        except (ValueError, vol.Invalid) as err:
-            return self.json({"error": "bad_request", "detail": str(err)}, status_code=400)
+        data = await self.body(request, SESSION_SCHEMA)
         hold = central.holds.get(data["hold_id"])
         if hold is None:
             return self.json({"error": "unknown_hold"}, status_code=404)
