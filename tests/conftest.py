@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from ocpp.messages import MessageType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -169,3 +170,14 @@ def assert_frames_match_schemas(charger: SimulatedCharger, *, skip: set[str] | N
             errors = [] if _is_call_error(message) else [f"malformed CallError {message}"]
         problems += [f"{frame.direction} {frame.raw[:120]}: {error}" for error in errors]
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+async def kiosk_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
+    """Home Assistant's HTTP server (not listening: the test client talks to it) first, as in
+    a real installation, then the integration."""
+    assert await async_setup_component(hass, "http", {})
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry

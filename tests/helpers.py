@@ -8,10 +8,11 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, State
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 
-from custom_components.ev_charging.const import DOMAIN
+from custom_components.ev_charging.const import CONF_REMOVE_KIOSK_KEY, DOMAIN
 
 
 def entity_state(hass: HomeAssistant, platform: str, unique_id: str) -> State:
@@ -57,3 +58,21 @@ async def use_blueprint(
         "automation",
         {"automation": {"use_blueprint": {"path": f"ev_charging/{name}", "input": inputs}}},
     )
+
+
+async def new_key(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """Make a kiosk key through the options flow, as the owner does; returns it."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "kiosk_key"}
+    )
+    assert result["description_placeholders"]["state"] in ("none", "set")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REMOVE_KIOSK_KEY: False}
+    )
+    assert result["step_id"] == "kiosk_key_created"
+    key: str = result["description_placeholders"]["key"]
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    return key

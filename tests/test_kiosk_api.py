@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 from ocpp.exceptions import NotSupportedError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -26,39 +25,10 @@ from custom_components.ev_charging.csms.security import password_matches
 from custom_components.ev_charging.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import ChargerFactory
-from .helpers import until
+from .helpers import new_key, until
 from .test_billing import add_tariff, set_vat
 
 API = "/api/ev_charging/kiosk/v1"
-
-
-@pytest.fixture
-async def kiosk_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
-    """Home Assistant's HTTP server (not listening: the test client talks to it) first, as in
-    a real installation, then the integration."""
-    assert await async_setup_component(hass, "http", {})
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    return config_entry
-
-
-async def new_key(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    """Make a kiosk key through the options flow, as the owner does; returns it."""
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {"next_step_id": "kiosk_key"}
-    )
-    assert result["description_placeholders"]["state"] in ("none", "set")
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_REMOVE_KIOSK_KEY: False}
-    )
-    assert result["step_id"] == "kiosk_key_created"
-    key: str = result["description_placeholders"]["key"]
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
-    return key
 
 
 async def test_key_is_shown_once_and_kept_hashed(
