@@ -477,6 +477,36 @@ async def new_password(url: str, charger_id: str) -> str:
         return str(step["description_placeholders"]["password"])
 
 
+def ensure_kiosk_key(url: str, file: Path) -> None:
+    """Give the demo kiosk a key through the options flow (shown once), kept in FILE."""
+    if file.exists() and file.read_text().strip():
+        say(f"the kiosk uses the key in {file}")
+        return
+    key = asyncio.run(new_kiosk_key(url))
+    file.touch(mode=0o600)
+    file.write_text(key)
+    say(f"the kiosk got its key (it opens only the kiosk API), kept in {file}")
+
+
+async def new_kiosk_key(url: str) -> str:
+    """Go through the options flow's kiosk key step, which shows the key once."""
+    async with aiohttp.ClientSession() as session, Api(session, url) as api:
+        entries = await api.get(
+            "/api/config/config_entries/entry", "list config entries", domain=DOMAIN
+        )
+        if not entries:
+            raise DemoError(f"no {DOMAIN} config entry to make a kiosk key for")
+        base = "/api/config/config_entries/options/flow"
+        step = await api.post(base, "open the options", {"handler": entries[0]["entry_id"]})
+        flow = f"{base}/{step['flow_id']}"
+        step = await api.post(flow, "choose the kiosk key step", {"next_step_id": "kiosk_key"})
+        step = await api.post(flow, "make a key", {"remove_kiosk_key": False})
+        if step.get("step_id") != "kiosk_key_created":
+            raise DemoError(f"the kiosk key step did not show a key: {step}")
+        await api.post(flow, "save the key", {})
+        return str(step["description_placeholders"]["key"])
+
+
 # --- billing ---------------------------------------------------------------------------------
 
 # Sessions of SIMTAG are billed to this account with this tariff (amounts as text: exact).
@@ -574,6 +604,8 @@ def main(argv: list[str]) -> int:
                 asyncio.run(ensure_billing(url.rstrip("/")))
             case ["password", url, charger_id, file]:
                 ensure_password(url.rstrip("/"), charger_id, Path(file))
+            case ["kiosk-key", url, file]:
+                ensure_kiosk_key(url.rstrip("/"), Path(file))
             case ["wait-port", host, port, *rest]:
                 wait_port(host, int(port), float(rest[0]) if rest else 30)
             case _:
