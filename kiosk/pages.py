@@ -64,11 +64,12 @@ def price_words(price: dict[str, Any] | None) -> list[str]:
             f" plugged in without charging{after}"
         )
     vat = price["vat_percent"]
-    words.append(
-        f"Prices include {vat} % VAT."
-        if price["prices_include_vat"]
-        else f"Prices exclude VAT; {vat} % is added."
-    )
+    if Decimal(vat) == 0:
+        words.append("No VAT is charged.")
+    elif price["prices_include_vat"]:
+        words.append(f"Prices include {vat} % VAT.")
+    else:
+        words.append(f"Prices exclude VAT; {vat} % is added.")
     return words
 
 

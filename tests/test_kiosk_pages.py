@@ -153,6 +153,7 @@ def test_price_in_words_by_time_of_day_and_market_price() -> None:
     assert price_words({**price, "follows_market_price": True})[0] == (
         "0.40 EUR per kWh now (it follows the electricity market price)"
     )
+    assert price_words({**price, "vat_percent": "0"})[-1] == "No VAT is charged."
     assert price_words(None) == ["No price is set for guests: charging cannot be paid for here."]
 
 

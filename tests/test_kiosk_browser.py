@@ -1,0 +1,140 @@
+"""The kiosk's pages in headless Chromium (Debian's chromium, driven by its chromedriver):
+what a guest's phone shows. Screenshots land in .artifacts/screenshots/."""
+
+import asyncio
+import shutil
+from collections.abc import AsyncGenerator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from custom_components.ev_charging.const import CONF_PRICE_PER_KWH, CONF_SESSION_FEE
+from kiosk.app import create_app
+from kiosk.config import KioskConfig
+
+from .conftest import ChargerFactory
+from .helpers import new_key
+from .test_billing import add_tariff
+
+SCREENSHOTS = Path(__file__).parent.parent / ".artifacts" / "screenshots"
+# A phone's viewport.
+PHONE = (390, 844)
+
+
+@pytest.fixture
+def browser(socket_enabled: None) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium; without the background-networking flags it keeps trying the (closed)
+    network at every start."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.fail(
+            "the browser tests need chromium and chromedriver (scripts/setup installs them)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+    ):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture
+async def kiosk_url(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> AsyncGenerator[str]:
+    """The kiosk served on a loopback port (the browser needs a real one)."""
+    key = await new_key(hass, kiosk_entry)
+    home_assistant = await hass_client_no_auth()
+    server = TestServer(
+        create_app(
+            KioskConfig(
+                ha_url=str(home_assistant.make_url("")).rstrip("/"),
+                kiosk_key=key,
+                public_url="http://kiosk.invalid",
+                site_name="Maple Court garage",
+            )
+        ),
+        host="127.0.0.1",
+    )
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def test_connector_page_on_a_phone(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    kiosk_url: str,
+    browser: webdriver.Chrome,
+    make_charger: ChargerFactory,
+) -> None:
+    """A guest scanning the sticker sees the connector free and the full price."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.45", CONF_SESSION_FEE: "1.00"})
+    charger = await make_charger("CP-1", connectors=2)
+    await charger.status(1, "Available")
+    await charger.fault(2, "GroundFailure")
+    await hass.async_block_till_done()
+
+    def look(path: str, shot: str) -> tuple[str, str, list[str]]:
+        browser.get(f"{kiosk_url}{path}")
+        state = browser.find_element(By.CSS_SELECTOR, ".state")
+        prices = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "ul.price li")]
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / shot))
+        return browser.find_element(By.TAG_NAME, "h1").text, state.text, prices
+
+    # Selenium blocks: it runs in a thread while the loop serves the kiosk and Home Assistant.
+    title, state, prices = await asyncio.to_thread(look, "/c/CP-1/1", "connector-free.png")
+    assert (title, state) == ("CP-1, connector 1", "Free: you can charge here now.")
+    assert prices[:2] == ["0.45 EUR per kWh", "1.00 EUR per session"]
+    _, state, _ = await asyncio.to_thread(look, "/c/CP-1/2", "connector-faulted.png")
+    assert state == "Out of order."
+    assert (SCREENSHOTS / "connector-free.png").stat().st_size > 1000
+
+
+async def test_sticker_sheet_renders_its_codes(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    kiosk_url: str,
+    browser: webdriver.Chrome,
+    make_charger: ChargerFactory,
+) -> None:
+    """Every sticker's QR code is drawn at a printable size."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1", connectors=2)
+    await charger.status(1, "Available")
+    await charger.status(2, "Available")
+    await hass.async_block_till_done()
+
+    def sizes() -> list[tuple[int, int]]:
+        browser.get(f"{kiosk_url}/stickers")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / "stickers.png"))
+        return [
+            (svg.size["width"], svg.size["height"])
+            for svg in browser.find_elements(By.CSS_SELECTOR, ".sticker svg")
+        ]
+
+    drawn = await asyncio.to_thread(sizes)
+    assert len(drawn) == 2
+    assert all(width >= 150 and width == height for width, height in drawn)
