@@ -293,6 +293,13 @@ async def test_paid_session_is_stopped_at_its_cap(
         "POST", "/sessions", {"hold_id": hold["hold_id"], "cap": "1.00", "reference": "pay_123"}
     )
     assert (status, session["state"], session["cap"]) == (201, "waiting", "1.00")
+    # The kiosk retrying its request gets the same session, not a second start; another
+    # payment cannot use the same hold.
+    body = {"hold_id": hold["hold_id"], "cap": "1.00", "reference": "pay_123"}
+    status, again = await kiosk.call("POST", "/sessions", body)
+    assert (status, again["session_id"]) == (201, session["session_id"])
+    body["reference"] = "pay_456"
+    assert await kiosk.call("POST", "/sessions", body) == (409, {"error": "hold_used"})
     path = f"/sessions/{session['session_id']}"
 
     async def state_is(state: str) -> bool:
@@ -301,6 +308,8 @@ async def test_paid_session_is_stopped_at_its_cap(
     await eventually(lambda: state_is("charging"), "charging")
     await eventually(lambda: state_is("finished"), "stopped at the cap")
     assert any(action == "RemoteStopTransaction" for action, _ in charger.received_calls)
+    starts = [a for a, _ in charger.received_calls if a == "RemoteStartTransaction"]
+    assert len(starts) == 1
 
     async def final() -> bool:
         return bool((await kiosk.call("GET", path))[1]["final"])

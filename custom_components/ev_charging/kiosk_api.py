@@ -21,7 +21,7 @@ from .billing.tariff import parse_amount
 from .const import CONF_KIOSK_KEY_HASH, DOMAIN, GUEST_ACCOUNT
 from .csms.central import CentralSystem
 from .csms.commands import CommandError
-from .csms.guests import CANCELLED, GuestSession
+from .csms.guests import CANCELLED, GuestSession, HoldUsed
 from .csms.holds import Hold, HoldRefused
 from .csms.security import password_matches
 from .csms.state import ChargerState
@@ -321,6 +321,8 @@ class SessionsView(KioskView):
             return self.json({"error": "unknown_hold"}, status_code=404)
         try:
             session = await central.guests.start(hold, data["cap"], data["reference"])
+        except HoldUsed:
+            return self.json({"error": "hold_used"}, status_code=409)
         except CommandError as err:
             await central.holds.release(hold.hold_id)
             return self.json({"error": "not_started", "detail": err.key}, status_code=409)

@@ -28,6 +28,10 @@ CAP_MARGIN_INTERVALS = 2
 type SendCommand = Callable[[str, Any], Awaitable[Any]]
 
 
+class HoldUsed(Exception):
+    """The hold already started another paid session."""
+
+
 @dataclass(slots=True)
 class GuestSession:
     """A paid session, from the guest's payment to its end."""
@@ -108,8 +112,14 @@ class GuestBook:
     async def start(self, hold: Hold, cap: Decimal, reference: str) -> GuestSession:
         """Start charging for a guest who paid: RemoteStartTransaction with the hold's tag.
 
-        Raises CommandError when the charger refuses (the session is kept as cancelled).
+        The same request again (same hold, same reference) answers the session already made,
+        without a second start; another reference for a used hold raises HoldUsed. Raises
+        CommandError when the charger refuses (the session is kept as cancelled).
         """
+        if (existing := self._by_tag.get(hold.id_tag.casefold())) is not None:
+            if existing.reference != reference:
+                raise HoldUsed(existing.session_id)
+            return existing
         session = GuestSession(
             secrets.token_urlsafe(24),
             reference,

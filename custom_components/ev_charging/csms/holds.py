@@ -96,7 +96,7 @@ class HoldBook:
             )
             status = str(answer.status)
         except CommandError as err:
-            if err.key not in ("command_not_supported", "command_not_implemented"):
+            if err.key != "command_not_supported":  # NotSupported or NotImplemented
                 del self._holds[placeholder.hold_id]
                 raise HoldRefused(err.key) from err
             status, reservation_id = "NotSupported", None
