@@ -458,23 +458,38 @@ def ensure_password(url: str, charger_id: str, file: Path) -> None:
 
 async def new_password(url: str, charger_id: str) -> str:
     """Go through the options flow's password step, which shows the password once."""
+    return await shown_once(
+        url,
+        f"a password for {charger_id}",
+        [
+            ("choose the password step", {"next_step_id": "password"}),
+            ("choose the charger", {"charger_id": charger_id, "remove_password": False}),
+        ],
+        ("password_created", "password"),
+    )
+
+
+async def shown_once(
+    url: str, what: str, answers: list[tuple[str, dict[str, Any]]], shown: tuple[str, str]
+) -> str:
+    """Walk the options flow to the step that shows a secret once (step id, placeholder),
+    save it, and return the secret."""
     async with aiohttp.ClientSession() as session, Api(session, url) as api:
         entries = await api.get(
             "/api/config/config_entries/entry", "list config entries", domain=DOMAIN
         )
         if not entries:
-            raise DemoError(f"no {DOMAIN} config entry to give {charger_id} a password")
+            raise DemoError(f"no {DOMAIN} config entry to make {what} in")
         base = "/api/config/config_entries/options/flow"
         step = await api.post(base, "open the options", {"handler": entries[0]["entry_id"]})
         flow = f"{base}/{step['flow_id']}"
-        step = await api.post(flow, "choose the password step", {"next_step_id": "password"})
-        step = await api.post(
-            flow, "choose the charger", {"charger_id": charger_id, "remove_password": False}
-        )
-        if step.get("step_id") != "password_created":
-            raise DemoError(f"the password step did not show a password: {step}")
-        await api.post(flow, "save the password", {})
-        return str(step["description_placeholders"]["password"])
+        for description, answer in answers:
+            step = await api.post(flow, description, answer)
+        step_id, placeholder = shown
+        if step.get("step_id") != step_id:
+            raise DemoError(f"the options flow did not show {what}: {step}")
+        await api.post(flow, f"save {what}", {})
+        return str(step["description_placeholders"][placeholder])
 
 
 def ensure_kiosk_key(url: str, file: Path) -> None:
@@ -490,21 +505,15 @@ def ensure_kiosk_key(url: str, file: Path) -> None:
 
 async def new_kiosk_key(url: str) -> str:
     """Go through the options flow's kiosk key step, which shows the key once."""
-    async with aiohttp.ClientSession() as session, Api(session, url) as api:
-        entries = await api.get(
-            "/api/config/config_entries/entry", "list config entries", domain=DOMAIN
-        )
-        if not entries:
-            raise DemoError(f"no {DOMAIN} config entry to make a kiosk key for")
-        base = "/api/config/config_entries/options/flow"
-        step = await api.post(base, "open the options", {"handler": entries[0]["entry_id"]})
-        flow = f"{base}/{step['flow_id']}"
-        step = await api.post(flow, "choose the kiosk key step", {"next_step_id": "kiosk_key"})
-        step = await api.post(flow, "make a key", {"remove_kiosk_key": False})
-        if step.get("step_id") != "kiosk_key_created":
-            raise DemoError(f"the kiosk key step did not show a key: {step}")
-        await api.post(flow, "save the key", {})
-        return str(step["description_placeholders"]["key"])
+    return await shown_once(
+        url,
+        "a kiosk key",
+        [
+            ("choose the kiosk key step", {"next_step_id": "kiosk_key"}),
+            ("make a key", {"remove_kiosk_key": False}),
+        ],
+        ("kiosk_key_created", "key"),
+    )
 
 
 # --- billing ---------------------------------------------------------------------------------
@@ -520,7 +529,7 @@ DEMO_TARIFF: dict[str, Any] = {
     "time_of_use": "mon-fri 17:00-21:00 0.45",
     "default": True,
 }
-DEMO_OPTIONS = {
+DEMO_OPTIONS: dict[str, dict[str, Any]] = {
     # Meter values every 10 s instead of 60, so simulated sessions end within minutes.
     "settings": {"meter_value_interval": 10},
     "billing": {"prices_include_vat": True, "vat_percent": "21", "electricity_price": "0.22"},

@@ -306,6 +306,13 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
     }
 
 
+def guest_session(central: CentralSystem, session_id: str) -> GuestSession:
+    """A paid session by its id; 404 if there is none."""
+    if (session := central.guests.sessions.get(session_id)) is None:
+        raise web.HTTPNotFound(text='{"error": "unknown_session"}', content_type="application/json")
+    return session
+
+
 class SessionsView(KioskView):
     """Start the session a guest paid for, on the connector held for them."""
 
@@ -338,9 +345,7 @@ class SessionView(KioskView):
     async def get(self, request: web.Request, session_id: str) -> web.Response:
         """The session, or 404."""
         central = self.central(request)
-        session = central.guests.sessions.get(session_id)
-        if session is None:
-            return self.json({"error": "unknown_session"}, status_code=404)
+        session = guest_session(central, session_id)
         return self.json(await session_json(central, session))
 
 
@@ -353,9 +358,7 @@ class SessionStopView(KioskView):
     async def post(self, request: web.Request, session_id: str) -> web.Response:
         """RemoteStopTransaction (or cancel one not started); 409 if the charger refused."""
         central = self.central(request)
-        session = central.guests.sessions.get(session_id)
-        if session is None:
-            return self.json({"error": "unknown_session"}, status_code=404)
+        session = guest_session(central, session_id)
         try:
             await central.guests.stop(session)
         except CommandError as err:
