@@ -174,10 +174,11 @@ async def kiosk(
 
 
 async def test_hold_with_a_reservation_then_release(
-    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """The charger reserves the connector for the guest's one-time tag; a second guest is
     refused; releasing cancels the reservation and the connector is free again."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     status, hold = await kiosk.call(
@@ -208,9 +209,10 @@ async def test_hold_with_a_reservation_then_release(
 
 
 async def test_hold_without_reservations_is_kept_by_us(
-    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """A charger without the Reservation profile: the hold is ours alone, and still exclusive."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     charger.answers["ReserveNow"] = NotSupportedError(description="no reservations")
@@ -224,13 +226,18 @@ async def test_hold_without_reservations_is_kept_by_us(
 
 
 async def test_holds_refused(
-    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Busy, faulted or unknown connectors, bad requests, and a charger that says no."""
     charger = await make_charger("CP-1", connectors=2)
     await charger.status(1, "Charging")
     await charger.fault(2, "GroundFailure")
     await hass.async_block_till_done()
+    body = {"charger_id": "CP-1", "connector_id": 1}
+    await charger.status(1, "Available")
+    assert await kiosk.call("POST", "/holds", body) == (409, {"error": "no_tariff"})
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    await charger.status(1, "Charging")
     for connector, state in ((1, "occupied"), (2, "faulted")):
         status, answer = await kiosk.call(
             "POST", "/holds", {"charger_id": "CP-1", "connector_id": connector}
@@ -247,9 +254,10 @@ async def test_holds_refused(
 
 
 async def test_two_guests_at_once_get_one_hold(
-    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Two guests paying for one connector at the same moment: one holds it, one is refused."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     body = {"charger_id": "CP-1", "connector_id": 1}
@@ -336,10 +344,11 @@ def bill_tag(charger: Any) -> str:
 
 
 async def test_paid_session_stopped_by_the_guest_or_never_started(
-    hass: HomeAssistant, kiosk: Kiosk, make_charger: ChargerFactory
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """The stop button ends a running session; a session not started yet is cancelled and its
     connector released; unknown ids and a start without a hold are refused."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
     charger = await make_charger("CP-1")
     await charger.status(1, "Available")
     charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # but no car comes
@@ -411,3 +420,53 @@ async def test_paid_session_and_its_cap_survive_a_restart(
     await until(
         lambda: any(a == "RemoteStopTransaction" for a, _ in charger.received_calls), "stopped"
     )
+
+
+async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
+    hass: HomeAssistant,
+    kiosk: Kiosk,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+) -> None:
+    """A refused stop at the cap is sent again with the next reading; a hold used by a paid
+    session cannot be deleted; stopping an old cancelled session leaves the next guest's hold."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # the car comes below
+
+    # A first guest gives up before the car comes: cancelled, the connector free again.
+    _, first_hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    body = {"hold_id": first_hold["hold_id"], "cap": "5.00", "reference": "p1"}
+    _, first = await kiosk.call("POST", "/sessions", body)
+    assert await kiosk.call("DELETE", f"/holds/{first_hold['hold_id']}") == (
+        409,
+        {"error": "hold_used"},
+    )
+    assert (await kiosk.call("POST", f"/sessions/{first['session_id']}/stop"))[0] == 200
+
+    # The second guest's hold survives the first guest pressing stop again.
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    assert (await kiosk.call("POST", f"/sessions/{first['session_id']}/stop"))[0] == 200
+    assert (await kiosk.call("GET", f"/holds/{hold['hold_id']}"))[0] == 200
+
+    body = {"hold_id": hold["hold_id"], "cap": "5.00", "reference": "p2"}
+    _, session = await kiosk.call("POST", "/sessions", body)
+    tag = [p["idTag"] for a, p in charger.received_calls if a == "RemoteStartTransaction"][-1]
+    started = await charger.start_transaction(1, tag, meter_start=0)
+    transaction_id = started["transactionId"]
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=1_000)
+    charger.answers["RemoteStopTransaction"] = {"status": "Rejected"}
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_000)
+    guest = kiosk_entry.runtime_data.central.guests.sessions[session["session_id"]]
+    await until(lambda: guest.cap_hit and not guest.stopping, "the first stop, refused")
+    assert [a for a, _ in charger.received_calls].count("RemoteStopTransaction") == 1
+    del charger.answers["RemoteStopTransaction"]
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_500)
+    await until(
+        lambda: [a for a, _ in charger.received_calls].count("RemoteStopTransaction") == 2,
+        "the stop sent again",
+    )
+    await until(lambda: guest.state == "finished", "the charger stopped the session")
+    _, done = await kiosk.call("GET", f"/sessions/{session['session_id']}")
+    assert done["state"] == "finished"

@@ -7,6 +7,7 @@ in constant time. These views are the only thing the key opens.
 
 import json
 import logging
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +22,7 @@ from .billing.tariff import parse_amount
 from .const import CONF_KIOSK_KEY_HASH, DOMAIN, GUEST_ACCOUNT
 from .csms.central import CentralSystem
 from .csms.commands import CommandError
-from .csms.guests import CANCELLED, GuestSession, HoldUsed
+from .csms.guests import CANCELLED, WAITING, GuestSession, HoldUsed
 from .csms.holds import Hold, HoldRefused
 from .csms.security import password_matches
 from .csms.state import ChargerState
@@ -177,7 +178,7 @@ class ConnectorView(KioskView):
         """The connector, or 404."""
         central = self.central(request)
         charger = central.chargers.get(charger_id)
-        number = int(connector_id) if connector_id.isdigit() else -1
+        number = int(connector_id) if re.fullmatch(r"[0-9]{1,6}", connector_id) else -1
         if (
             charger is None
             or not charger.approved
@@ -225,6 +226,9 @@ class HoldsView(KioskView):
         state = connector_state(central, charger, connector_id)
         if state != "available":
             return self.json({"error": "not_available", "state": state}, status_code=409)
+        if central.cashier.tariff_for(charger.charger_id, GUEST_ACCOUNT) is None:
+            # Nothing to bill and no cap to hold: guests cannot pay here.
+            return self.json({"error": "no_tariff"}, status_code=409)
         try:
             hold = await central.holds.hold(charger.charger_id, connector_id, data["minutes"])
         except HoldRefused as err:
@@ -246,8 +250,13 @@ class HoldView(KioskView):
         return self.json(hold_json(hold))
 
     async def delete(self, request: web.Request, hold_id: str) -> web.Response:
-        """Release it (CancelReservation); 404 if there was none."""
-        if not await self.central(request).holds.release(hold_id):
+        """Release it (CancelReservation); 404 if there was none, 409 if a paid session uses
+        it (stop or cancel that session instead)."""
+        central = self.central(request)
+        hold = central.holds.get(hold_id)
+        if hold is not None and central.guests.accepts(hold.id_tag, hold.charger_id):
+            return self.json({"error": "hold_used"}, status_code=409)
+        if not await central.holds.release(hold_id):
             return self.json({"error": "unknown_hold"}, status_code=404)
         return self.json({"released": hold_id})
 
@@ -359,12 +368,12 @@ class SessionStopView(KioskView):
         """RemoteStopTransaction (or cancel one not started); 409 if the charger refused."""
         central = self.central(request)
         session = guest_session(central, session_id)
+        was_waiting = session.state == WAITING
         try:
             await central.guests.stop(session)
         except CommandError as err:
             return self.json({"error": "not_stopped", "detail": err.key}, status_code=409)
-        if session.state == CANCELLED and (
-            hold := central.holds.held(session.charger_id, session.connector_id)
-        ):
+        hold = central.holds.held(session.charger_id, session.connector_id)
+        if was_waiting and session.state == CANCELLED and hold and hold.id_tag == session.id_tag:
             await central.holds.release(hold.hold_id)
         return self.json(await session_json(central, session))

@@ -149,6 +149,13 @@ class CentralSystem:
                     state.last_transaction = transaction
         await self.cashier.load()
         await self.guests.load()
+        for guest in self.guests.sessions.values():
+            if guest.transaction_id is not None:
+                # Checkpoints written before a restart may lack it.
+                self.cashier.mark_paid(guest.transaction_id, guest.reference)
+                # The cap's margin goes on from the cost reached before the restart.
+                if (bill := self.cashier.live_bill(guest.transaction_id)) is not None:
+                    guest.last_gross = bill.gross
         await self._load_health()
 
     async def _load_health(self) -> None:
@@ -718,13 +725,13 @@ class CentralSystem:
         guest = None
         if id_tag_info["status"] == TagStatus.ACCEPTED:
             guest = await self.guests.transaction_started(
-                charger.charger_id, payload["id_tag"], transaction.transaction_id
+                charger.charger_id, connector_id, payload["id_tag"], transaction.transaction_id
             )
             account = GUEST_ACCOUNT if guest else self.settings.tags.account_of(payload["id_tag"])
             await self.cashier.session_started(charger.charger_id, transaction, account)
         if guest is not None:
             self.cashier.mark_paid(transaction.transaction_id, guest.reference)
-            self.holds.consume(charger.charger_id, connector_id)
+            self.holds.consume(guest.id_tag)
         charger.notify()
         self.listener.charger_event(
             charger,
@@ -881,8 +888,14 @@ class CentralSystem:
                 )
             except CommandError as err:
                 _LOGGER.error(
-                    "%s: a paid session's cap is reached, but: %s", charger.charger_id, err
+                    "%s: a paid session reached its cap, but the stop failed (sent again with"
+                    " the next reading): %s",
+                    charger.charger_id,
+                    err,
                 )
+                self.guests.stop_sent(transaction_id, accepted=False)
+            else:
+                self.guests.stop_sent(transaction_id, accepted=True)
 
         self.background(stop())
 

@@ -48,7 +48,10 @@ class GuestSession:
     state: str = WAITING
     last_gross: Decimal | None = None
     """The cost at the previous reading: the last interval's cost sets the margin."""
-    stop_sent: bool = False
+    cap_hit: bool = False
+    """The cap was reached: every later reading stops the session until the charger agrees."""
+    stopping: bool = False
+    """A stop for the cap is on its way (a refused or lost one is sent again)."""
 
     def row(self) -> dict[str, Any]:
         """As the ledger stores it."""
@@ -129,32 +132,39 @@ class GuestBook:
             cap,
             self._now(),
         )
+        await self._save(session)  # stored first: a session we forget could not be capped
         self._index(session)
-        await self._save(session)
         try:
             await self._send(
                 hold.charger_id,
                 call.RemoteStartTransaction(id_tag=hold.id_tag, connector_id=hold.connector_id),
             )
         except CommandError:
+            if session.state != WAITING:
+                # The answer was lost, yet the charger started: the session runs (and is capped).
+                return session
             session.state = CANCELLED
             await self._save(session)
             raise
         return session
 
     def accepts(self, id_tag: str, charger_id: str) -> bool | None:
-        """Whether a guest tag may charge here now; None: not a guest tag."""
+        """Whether a guest tag may charge on this charger now; None: not a guest tag."""
         session = self._by_tag.get(id_tag.casefold())
         if session is None:
             return None
         return session.charger_id == charger_id and session.state in (WAITING, CHARGING)
 
     async def transaction_started(
-        self, charger_id: str, id_tag: str, transaction_id: int
+        self, charger_id: str, connector_id: int, id_tag: str, transaction_id: int
     ) -> GuestSession | None:
         """A StartTransaction: the guest's session is charging now."""
         session = self._by_tag.get(id_tag.casefold())
-        if session is None or session.charger_id != charger_id or session.state != WAITING:
+        if (
+            session is None
+            or (session.charger_id, session.connector_id) != (charger_id, connector_id)
+            or session.state != WAITING
+        ):
             return None
         session.transaction_id, session.state = transaction_id, CHARGING
         self._by_transaction[transaction_id] = session
@@ -169,15 +179,21 @@ class GuestBook:
             await self._save(session)
 
     def cap_reached(self, transaction_id: int, gross: Decimal) -> bool:
-        """Whether a new cost reading leaves too little room under the cap; True once."""
+        """Whether a new cost reading leaves too little room under the cap (and no stop is on
+        its way already): then the caller stops the session and reports with stop_sent."""
         session = self._by_transaction.get(transaction_id)
-        if session is None or session.state != CHARGING or session.stop_sent:
+        if session is None or session.state != CHARGING or session.stopping:
             return False
-        step = max(Decimal(0), gross - (session.last_gross or Decimal(0)))
+        # The first reading has no interval to go by (its cost may be the session fee alone).
+        step = (
+            Decimal(0)
+            if session.last_gross is None
+            else max(Decimal(0), gross - session.last_gross)
+        )
         session.last_gross = gross
-        if gross + CAP_MARGIN_INTERVALS * step < session.cap:
+        if not session.cap_hit and gross + CAP_MARGIN_INTERVALS * step < session.cap:
             return False
-        session.stop_sent = True
+        session.cap_hit = session.stopping = True
         _LOGGER.info(
             "%s: guest session %s at %s of a %s cap: stopping it",
             session.charger_id,
@@ -186,6 +202,11 @@ class GuestBook:
             session.cap,
         )
         return True
+
+    def stop_sent(self, transaction_id: int, accepted: bool) -> None:
+        """How the stop for the cap went; a refused or lost one is sent again next time."""
+        if (session := self._by_transaction.get(transaction_id)) is not None and not accepted:
+            session.stopping = False
 
     async def stop(self, session: GuestSession) -> None:
         """The guest pressed stop: RemoteStopTransaction, or cancel a session not started."""

@@ -109,10 +109,11 @@ class HoldBook:
         self._holds[hold.hold_id] = hold
         return hold
 
-    def consume(self, charger_id: str, connector_id: int) -> None:
-        """The guest's session started on the connector: the hold (and reservation) is used."""
-        if (hold := self.held(charger_id, connector_id)) is not None:
-            del self._holds[hold.hold_id]
+    def consume(self, id_tag: str) -> None:
+        """The guest's session started: their hold (and reservation) is used."""
+        for hold in list(self._holds.values()):
+            if hold.id_tag == id_tag:
+                del self._holds[hold.hold_id]
 
     async def release(self, hold_id: str) -> bool:
         """End a hold (the guest gave up); False if there was none."""
