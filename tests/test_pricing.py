@@ -179,6 +179,25 @@ def test_idle_fee_runs_past_the_stop_until_unplugged() -> None:
     assert (bill.idle_fee, bill.gross) == (Decimal(3), Decimal("6.00"))
 
 
+def test_idle_fee_of_a_paid_session_stops_at_its_cap() -> None:
+    """A guest's car left plugged in for hours: the idle fee fills the room under the cap and
+    no more, prices with or without VAT; energy itself is never cut."""
+    hours = Decimal(3 * 3600)
+    with_vat = tariff(idle_fee_per_minute=Decimal("0.50"), session_fee=Decimal("1.00"))
+    pricer = priced(with_vat, point(0, 0), point(60, 10_000))  # 3.00 energy + 1.00 fee
+    bill = pricer.bill(hours, max_gross=Decimal("5.00"))
+    assert (bill.idle_fee, bill.gross) == (Decimal("1.00"), Decimal("5.00"))
+    assert bill.net + bill.tax == bill.gross
+    without_vat = tariff(idle_fee_per_minute=Decimal("0.50"), prices_include_vat=False)
+    bill = priced(without_vat, point(0, 0), point(60, 10_000)).bill(
+        hours, max_gross=Decimal("5.00")
+    )
+    assert bill.gross == Decimal("5.00")
+    # Energy past the cap (the stop came late) stays billed; only idle time is held back.
+    bill = pricer.bill(hours, max_gross=Decimal("2.00"))
+    assert (bill.idle_fee, bill.gross) == (Decimal(0), Decimal("4.00"))
+
+
 def test_idle_from_power_and_not_while_the_charger_holds_back() -> None:
     """Zero power starts idle time (a dip within the grace costs nothing); SuspendedEVSE not;
     nor a car that has not drawn anything yet (waiting for its departure timer)."""

@@ -68,13 +68,15 @@ class OpenBill:
     """The tariff as stored with the bill, made once."""
     payment_reference: str | None = None
     """The guest's payment (the kiosk's reference), for a paid session."""
+    max_gross: Decimal | None = None
+    """A paid session's cap: idle fees stop there."""
 
     def __post_init__(self) -> None:
         self.tariff_json = self.pricer.tariff.as_json()
 
     def bill(self, now: datetime) -> Bill:
         """The bill so far, idle time counted up to now."""
-        bill = self.pricer.bill(self.idle.seconds(now), self.stop)
+        bill = self.pricer.bill(self.idle.seconds(now), self.stop, self.max_gross)
         if self.flags:
             bill = _with_flags(bill, self.flags)
         return bill
@@ -175,11 +177,12 @@ class Cashier:
         open_bill = self.open.get(transaction_id)
         return None if open_bill is None else open_bill.bill(self.now())
 
-    def mark_paid(self, transaction_id: int, payment_reference: str) -> None:
+    def mark_paid(self, transaction_id: int, payment_reference: str, cap: Decimal) -> None:
         """The session is paid for through the kiosk: its bill carries the payment's reference
-        (written with the next checkpoint)."""
+        (written with the next checkpoint), and idle fees stop at the cap."""
         if (open_bill := self.open.get(transaction_id)) is not None:
             open_bill.payment_reference = payment_reference
+            open_bill.max_gross = cap
 
     def tariff_for(self, charger_id: str, account: str | None = None) -> Tariff | None:
         """The tariff a session of this account starting now on this charger would pay."""

@@ -137,8 +137,17 @@ class SessionPricer:
         for before, after in pairwise(self._points):
             self._price(before, after)
 
-    def bill(self, idle_seconds: Decimal = ZERO, meter_stop: MeterPoint | None = None) -> Bill:
-        """The bill so far (or final, given meterStop and the idle time up to unplugging)."""
+    def bill(
+        self,
+        idle_seconds: Decimal = ZERO,
+        meter_stop: MeterPoint | None = None,
+        max_gross: Decimal | None = None,
+    ) -> Bill:
+        """The bill so far (or final, given meterStop and the idle time up to unplugging).
+
+        max_gross bounds what idle time adds (a paid session's card hold): the energy was
+        stopped in time, but a car left plugged in must not run the bill past the hold.
+        """
         flags = set(self.flags)
         energy_wh = sum((piece.energy_wh for piece in self.pieces), ZERO)
         if meter_stop is not None and meter_stop.energy_wh < self.start.energy_wh:
@@ -146,6 +155,13 @@ class SessionPricer:
         tariff = self.tariff
         energy_cost = sum((piece.cost for piece in self.pieces), ZERO)
         idle_fee = idle_seconds / _SIXTY * tariff.idle_fee_per_minute
+        if max_gross is not None:
+            room = (
+                max_gross
+                if tariff.prices_include_vat
+                else (max_gross * 100 / (100 + tariff.vat_percent))
+            )
+            idle_fee = min(idle_fee, max(ZERO, room - energy_cost - tariff.session_fee))
         total = energy_cost + tariff.session_fee + idle_fee
         if tariff.prices_include_vat:
             gross = round_money(total, tariff.currency)

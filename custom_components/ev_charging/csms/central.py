@@ -152,7 +152,7 @@ class CentralSystem:
         for guest in self.guests.sessions.values():
             if guest.transaction_id is not None:
                 # Checkpoints written before a restart may lack it.
-                self.cashier.mark_paid(guest.transaction_id, guest.reference)
+                self.cashier.mark_paid(guest.transaction_id, guest.reference, guest.cap)
                 # The cap's margin goes on from the cost reached before the restart.
                 if (bill := self.cashier.live_bill(guest.transaction_id)) is not None:
                     guest.last_gross = bill.gross
@@ -730,7 +730,7 @@ class CentralSystem:
             account = GUEST_ACCOUNT if guest else self.settings.tags.account_of(payload["id_tag"])
             await self.cashier.session_started(charger.charger_id, transaction, account)
         if guest is not None:
-            self.cashier.mark_paid(transaction.transaction_id, guest.reference)
+            self.cashier.mark_paid(transaction.transaction_id, guest.reference, guest.cap)
             self.holds.consume(guest.id_tag)
         charger.notify()
         self.listener.charger_event(
