@@ -2,11 +2,13 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from ocpp.exceptions import NotSupportedError
@@ -470,3 +472,26 @@ async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
     await until(lambda: guest.state == "finished", "the charger stopped the session")
     _, done = await kiosk.call("GET", f"/sessions/{session['session_id']}")
     assert done["state"] == "finished"
+
+
+async def test_a_car_that_never_comes_ends_the_session_and_its_tag(
+    hass: HomeAssistant,
+    kiosk: Kiosk,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Paid, but nobody plugs in for a quarter of an hour: cancelled, the tag refused."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # but no car comes
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    body = {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p1"}
+    _, session = await kiosk.call("POST", "/sessions", body)
+    tag = bill_tag(charger)
+    assert (await charger.authorize(tag))["idTagInfo"]["status"] == "Accepted"
+    freezer.tick(timedelta(minutes=16))
+    assert (await charger.authorize(tag))["idTagInfo"]["status"] == "Invalid"
+    _, stale = await kiosk.call("GET", f"/sessions/{session['session_id']}")
+    assert stale["state"] == "cancelled"

@@ -285,6 +285,7 @@ SESSION_SCHEMA = vol.Schema(
 
 async def session_json(central: CentralSystem, session: GuestSession) -> dict[str, Any]:
     """A paid session's progress: its state, and its bill (live, or as stored)."""
+    await central.guests.give_up_if_stale(session)
     bill: dict[str, Any] | None = None
     transaction_id = session.transaction_id
     if transaction_id is not None:

@@ -8,7 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,8 @@ WAITING, CHARGING, FINISHED, CANCELLED = "waiting", "charging", "finished", "can
 # The cost of this many more meter intervals (at the last interval's rate) must still fit
 # under the cap: the reading that reaches it, and the one the stop takes to arrive.
 CAP_MARGIN_INTERVALS = 2
+# A paid session whose car has not started charging by then is given up: its tag stops working.
+WAIT_LIMIT = timedelta(minutes=15)
 
 type SendCommand = Callable[[str, Any], Awaitable[Any]]
 
@@ -153,7 +155,19 @@ class GuestBook:
         session = self._by_tag.get(id_tag.casefold())
         if session is None:
             return None
+        if session.state == WAITING and self.stale(session):
+            return False
         return session.charger_id == charger_id and session.state in (WAITING, CHARGING)
+
+    def stale(self, session: GuestSession) -> bool:
+        """Waiting for longer than a car takes to be plugged in."""
+        return session.state == WAITING and self._now() - session.created_at > WAIT_LIMIT
+
+    async def give_up_if_stale(self, session: GuestSession) -> None:
+        """Mark a waiting session whose car never came as cancelled."""
+        if self.stale(session):
+            session.state = CANCELLED
+            await self._save(session)
 
     async def transaction_started(
         self, charger_id: str, connector_id: int, id_tag: str, transaction_id: int
