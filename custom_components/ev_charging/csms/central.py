@@ -877,6 +877,8 @@ class CentralSystem:
 
     def _enforce_cap(self, charger: ChargerState, transaction_id: int) -> None:
         """Stop a paid session before its cost can pass what the guest's card holds."""
+        if self.guests.by_transaction(transaction_id) is None:
+            return  # not a paid session: no bill to work out on every reading
         bill = self.cashier.live_bill(transaction_id)
         if bill is None or not self.guests.cap_reached(transaction_id, bill.gross):
             return
