@@ -142,10 +142,9 @@ class ProblemSensor(ChargerEntity, BinarySensorEntity):
 
     def _problem(self) -> tuple[int, Problem]:
         health, kind = self.charger.health, self.entity_description.kind
-        own = health.problem(self.connector_id, kind)
-        if own.active or kind is not ProblemKind.FAULT or self.connector_id == CHARGER_WIDE:
-            return self.connector_id, own
-        return CHARGER_WIDE, health.problem(CHARGER_WIDE, kind)
+        if kind is ProblemKind.FAULT:
+            return health.fault_of(self.connector_id)
+        return self.connector_id, health.problem(self.connector_id, kind)
 
     @property
     def is_on(self) -> bool:

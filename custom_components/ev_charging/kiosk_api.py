@@ -61,10 +61,8 @@ def connector_state(central: CentralSystem, charger: ChargerState, connector_id:
     if not charger.connected or health.problem(CHARGER_WIDE, ProblemKind.OFFLINE).active:
         return "offline"
     connector = charger.connectors.get(connector_id)
-    if (
-        health.problem(connector_id, ProblemKind.FAULT).active
-        or health.problem(CHARGER_WIDE, ProblemKind.FAULT).active
-        or (connector is not None and connector.status == "Faulted")
+    if health.fault_of(connector_id)[1].active or (
+        connector is not None and connector.status == "Faulted"
     ):
         return "faulted"
     if connector is None or connector.status is None:

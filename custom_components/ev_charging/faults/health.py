@@ -233,6 +233,14 @@ class ChargerHealth:
         """The verdict last handed out."""
         return self.verdicts.get((connector_id, kind), OK)
 
+    def fault_of(self, connector_id: int) -> tuple[int, Problem]:
+        """A connector's fault, or else the whole charger's (connector 0), which stops it too;
+        with the connector that reported it."""
+        own = self.problem(connector_id, ProblemKind.FAULT)
+        if own.active or connector_id == CHARGER_WIDE:
+            return connector_id, own
+        return CHARGER_WIDE, self.problem(CHARGER_WIDE, ProblemKind.FAULT)
+
     def evaluate(self, now: datetime) -> list[ProblemChange]:
         """Ask every detector; the problems that started or cleared since last asked."""
         changes = []
