@@ -143,10 +143,6 @@ def _after[F: Callable[..., Any]](action: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], after(action))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def iso(ts: datetime | None = None) -> str:
     """OCPP timestamp, UTC with milliseconds; naive datetimes count as UTC; None is now."""
     ts = datetime.now(UTC) if ts is None else ts if ts.tzinfo else ts.replace(tzinfo=UTC)
@@ -1066,7 +1062,7 @@ class SimulatedCharger:
             return "Unavailable"
         held = self.reservations.get(connector_id)
         busy = connector_id in self._sessions or connector_id in self.transactions
-        if busy or (held is not None and held[0] != reservation_id and held[2] > _utcnow()):
+        if busy or (held is not None and held[0] != reservation_id and held[2] > datetime.now(UTC)):
             return "Occupied"
         self.reservations[connector_id] = (reservation_id, id_tag, datetime.fromisoformat(expiry))
         return "Accepted"

@@ -108,6 +108,12 @@ def describe(central: CentralSystem, charger: ChargerState, connector_id: int) -
     }
 
 
+def json_error(kind: type[web.HTTPError], error: str, detail: str | None = None) -> web.HTTPError:
+    """An HTTP error whose body is the API's JSON error (to raise)."""
+    body = {"error": error} if detail is None else {"error": error, "detail": detail}
+    return kind(text=json.dumps(body), content_type="application/json")
+
+
 class KioskView(HomeAssistantView):
     """A view that answers only the kiosk's key (no Home Assistant login)."""
 
@@ -119,17 +125,13 @@ class KioskView(HomeAssistantView):
         entries: list[EvChargingConfigEntry] = hass.config_entries.async_entries(DOMAIN)
         entry = next((e for e in entries if e.state is ConfigEntryState.LOADED), None)
         if entry is None:
-            raise web.HTTPServiceUnavailable(
-                text='{"error": "not_running"}', content_type="application/json"
-            )
+            raise json_error(web.HTTPServiceUnavailable, "not_running")
         header = request.headers.get(hdrs.AUTHORIZATION, "")
         key = header[7:] if header.startswith("Bearer ") else ""
         stored = entry.options.get(CONF_KIOSK_KEY_HASH)
         if not key or stored is None or not password_matches(key, stored):
             _LOGGER.warning("Kiosk API: refused a request from %s: wrong key", request.remote)
-            raise web.HTTPUnauthorized(
-                text='{"error": "unauthorized"}', content_type="application/json"
-            )
+            raise json_error(web.HTTPUnauthorized, "unauthorized")
         return entry.runtime_data.central
 
     async def body(self, request: web.Request, schema: vol.Schema) -> dict[str, Any]:
@@ -137,10 +139,7 @@ class KioskView(HomeAssistantView):
         try:
             data: dict[str, Any] = schema(await request.json())
         except (ValueError, vol.Invalid) as err:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "bad_request", "detail": str(err)}),
-                content_type="application/json",
-            ) from err
+            raise json_error(web.HTTPBadRequest, "bad_request", str(err)) from err
         return data
 
 
@@ -317,7 +316,7 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
 def guest_session(central: CentralSystem, session_id: str) -> GuestSession:
     """A paid session by its id; 404 if there is none."""
     if (session := central.guests.sessions.get(session_id)) is None:
-        raise web.HTTPNotFound(text='{"error": "unknown_session"}', content_type="application/json")
+        raise json_error(web.HTTPNotFound, "unknown_session")
     return session
 
 

@@ -155,7 +155,7 @@ class GuestBook:
         session = self._by_tag.get(id_tag.casefold())
         if session is None:
             return None
-        if session.state == WAITING and self.stale(session):
+        if self.stale(session):
             return False
         return session.charger_id == charger_id and session.state in (WAITING, CHARGING)
 
