@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from ocpp.messages import MessageType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
@@ -20,9 +21,10 @@ from custom_components.ev_charging.const import (
     DOMAIN,
 )
 from custom_components.ev_charging.csms.protocol import iter_schema_errors
+from kiosk.config import KioskConfig
 from simulator.charger import ChargerConfig, SimulatedCharger
 
-from .helpers import until
+from .helpers import new_key, until
 
 
 @pytest.fixture(autouse=True)
@@ -181,3 +183,20 @@ async def kiosk_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> Moc
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+@pytest.fixture
+async def kiosk_config(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> KioskConfig:
+    """The kiosk's settings: a key made in the options, Home Assistant's test server."""
+    key = await new_key(hass, kiosk_entry)
+    home_assistant = await hass_client_no_auth()
+    return KioskConfig(
+        ha_url=str(home_assistant.make_url("")).rstrip("/"),
+        kiosk_key=key,
+        public_url="https://charge.example.org",
+        site_name="Maple Court garage",
+    )

@@ -10,7 +10,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -20,7 +19,6 @@ from kiosk.app import create_app
 from kiosk.config import KioskConfig
 
 from .conftest import ChargerFactory
-from .helpers import new_key
 from .test_billing import add_tariff
 
 SCREENSHOTS = Path(__file__).parent.parent / ".artifacts" / "screenshots"
@@ -57,25 +55,9 @@ def browser(socket_enabled: None) -> Iterator[webdriver.Chrome]:
 
 
 @pytest.fixture
-async def kiosk_url(
-    hass: HomeAssistant,
-    kiosk_entry: MockConfigEntry,
-    hass_client_no_auth: ClientSessionGenerator,
-) -> AsyncGenerator[str]:
+async def kiosk_url(kiosk_config: KioskConfig) -> AsyncGenerator[str]:
     """The kiosk served on a loopback port (the browser needs a real one)."""
-    key = await new_key(hass, kiosk_entry)
-    home_assistant = await hass_client_no_auth()
-    server = TestServer(
-        create_app(
-            KioskConfig(
-                ha_url=str(home_assistant.make_url("")).rstrip("/"),
-                kiosk_key=key,
-                public_url="http://kiosk.invalid",
-                site_name="Maple Court garage",
-            )
-        ),
-        host="127.0.0.1",
-    )
+    server = TestServer(create_app(kiosk_config), host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")
     await server.close()

@@ -22,7 +22,6 @@ from kiosk.pages import price_words
 from kiosk.qr import qr_svg
 
 from .conftest import ChargerFactory
-from .helpers import new_key
 from .test_billing import add_tariff, set_vat
 
 PUBLIC = "https://charge.example.org"
@@ -30,21 +29,11 @@ PUBLIC = "https://charge.example.org"
 
 @pytest.fixture
 async def kiosk_client(
-    hass: HomeAssistant,
-    kiosk_entry: MockConfigEntry,
-    hass_client_no_auth: ClientSessionGenerator,
-    aiohttp_client: ClientSessionGenerator,
+    kiosk_config: KioskConfig, aiohttp_client: ClientSessionGenerator
 ) -> TestClient:
     """The kiosk app, talking over loopback HTTP to Home Assistant's kiosk API."""
-    key = await new_key(hass, kiosk_entry)
-    home_assistant = await hass_client_no_auth()
-    config = KioskConfig(
-        ha_url=str(home_assistant.make_url("")).rstrip("/"),
-        kiosk_key=key,
-        public_url=PUBLIC,
-        site_name="Maple Court garage",
-    )
-    return await aiohttp_client(create_app(config))
+    assert kiosk_config.public_url == PUBLIC
+    return await aiohttp_client(create_app(kiosk_config))
 
 
 async def test_connector_page_shows_state_and_the_full_price(
