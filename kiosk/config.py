@@ -2,7 +2,9 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import voluptuous as vol
 
@@ -35,9 +37,30 @@ SCHEMA = vol.Schema(
         vol.Optional("EV_CHARGING_KIOSK_PORT", default="8080"): vol.All(
             vol.Coerce(int), vol.Range(min=1, max=65535)
         ),
+        vol.Optional("EV_CHARGING_KIOSK_DATABASE", default="kiosk.sqlite3"): vol.All(
+            str, vol.Length(min=1)
+        ),
+        # A restricted key is enough: write access to Checkout Sessions and PaymentIntents.
+        vol.Inclusive("EV_CHARGING_STRIPE_API_KEY", "stripe"): vol.Match(
+            r"^(sk|rk)_(test|live)_\S+$", msg="a Stripe secret or restricted key (sk_/rk_)"
+        ),
+        vol.Inclusive("EV_CHARGING_STRIPE_WEBHOOK_SECRET", "stripe"): vol.Match(
+            r"^whsec_\S+$", msg="the webhook endpoint's signing secret (whsec_)"
+        ),
+        vol.Optional("EV_CHARGING_STRIPE_API_BASE", default="https://api.stripe.com"): _url,
     },
     extra=vol.REMOVE_EXTRA,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StripeSettings:
+    """The Stripe account guests pay into."""
+
+    api_key: str
+    webhook_secret: str
+    """The signing secret of the kiosk's webhook endpoint (`/stripe/webhook`)."""
+    api_base: str = "https://api.stripe.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +77,11 @@ class KioskConfig:
     """What a guest's card is held for; only the real cost is taken."""
     site_name: str = "EV charging"
     port: int = 8080
+    database: Path = Path("kiosk.sqlite3")
+    """The kiosk's own record of payments (keep it: it is what prevents charging twice)."""
+    stripe: StripeSettings | None = None
+    """None: card payment is not set up, the pages only show states and prices."""
+    reconcile_every: timedelta = timedelta(seconds=20)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KioskConfig:
@@ -66,4 +94,14 @@ class KioskConfig:
             hold=data["EV_CHARGING_KIOSK_HOLD"],
             site_name=data["EV_CHARGING_KIOSK_SITE"],
             port=data["EV_CHARGING_KIOSK_PORT"],
+            database=Path(data["EV_CHARGING_KIOSK_DATABASE"]),
+            stripe=(
+                StripeSettings(
+                    data["EV_CHARGING_STRIPE_API_KEY"],
+                    data["EV_CHARGING_STRIPE_WEBHOOK_SECRET"],
+                    data["EV_CHARGING_STRIPE_API_BASE"],
+                )
+                if "EV_CHARGING_STRIPE_API_KEY" in data
+                else None
+            ),
         )

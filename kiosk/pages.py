@@ -1,9 +1,21 @@
 """The kiosk's pages: plain HTML and CSS, phone first, no scripts needed to read them."""
 
+from datetime import datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
 from urllib.parse import quote
+
+from .store import (
+    AUTHORISED,
+    CANCELLED,
+    CANCELLING,
+    CAPTURED,
+    CAPTURING,
+    CHECKOUT,
+    RELEASED,
+    Payment,
+)
 
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 STATES = {
@@ -21,6 +33,10 @@ h1{font-size:1.4rem;margin:.2rem 0 1rem}
 .state.available{background:#d9f7d9}.state.faulted,.state.offline{background:#fde2e2}
 ul.price{padding-left:1.2rem;line-height:1.6}
 .note{color:#555;font-size:.9rem}
+.button{font-size:1.1rem;padding:.8rem 1.2rem;border-radius:.5rem;border:0;background:#0a6;color:#fff;width:100%}
+.button.stop{background:#c33}
+table.figures{border-collapse:collapse;width:100%}table.figures td{padding:.3rem 0;border-bottom:1px solid #ddd}
+table.figures td:last-child{text-align:right;font-weight:600}
 .sheet{display:flex;flex-wrap:wrap;gap:1rem;max-width:none}
 .sticker{border:1px dashed #999;padding:.8rem;width:14rem;text-align:center;break-inside:avoid}
 .sticker svg{width:12rem;height:12rem}
@@ -82,8 +98,9 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def connector_page(site: str, connector: dict[str, Any], hold: Decimal) -> str:
-    """A connector: whether it can charge now, and the full price before paying."""
+def connector_page(site: str, connector: dict[str, Any], hold: Decimal, payments: bool) -> str:
+    """A connector: whether it can charge now, the full price, and a pay button when it can
+    charge now (`payments`: card payment is set up at this kiosk)."""
     state = connector["state"]
     name = f"{connector['charger_id']}, connector {connector['connector_id']}"
     price = connector["price"]
@@ -94,9 +111,17 @@ def connector_page(site: str, connector: dict[str, Any], hold: Decimal) -> str:
         f"<p class='state {escape(state)}'>{escape(STATES.get(state, state))}</p>"
         f"<h2>Price</h2><ul class='price'>{items}</ul>"
         f"<p class='note'>Paying holds {hold:.2f}{escape(currency)} on your card; only"
-        " the real cost is taken and the rest released.</p>"
-        "<p class='note'>Card payment is not set up at this kiosk yet.</p>"
+        " the real cost is taken and the rest released. Charging stops before it would cost"
+        " more.</p>"
     )
+    if not payments:
+        body += "<p class='note'>Card payment is not set up at this kiosk.</p>"
+    elif state == "available" and price is not None:
+        pay = connector_path(connector["charger_id"], connector["connector_id"]) + "/pay"
+        body += (
+            f"<form method='post' action='{escape(pay)}'>"
+            "<button id='pay' class='button'>Pay by card and charge</button></form>"
+        )
     return _page(name, body)
 
 
@@ -120,3 +145,103 @@ def sticker_sheet(site: str, stickers: list[tuple[dict[str, Any], str, str]]) ->
         for connector, url, svg in stickers
     )
     return _page(f"{site}: stickers", f"<h1>{escape(site)}</h1><div class='sheet'>{cards}</div>")
+
+
+NOT_PAYABLE = {
+    "not_available": "This connector cannot be paid for now: someone else is using or paying"
+    " for it, or it is out of order.",
+    "no_tariff": "No price is set for guests here.",
+    "unreachable": "The charging service is not reachable at the moment.",
+    "payment_unavailable": "Card payment is not available right now. Please try again later.",
+    "unknown_connector": "This code does not belong to a charger here any more.",
+}
+
+
+def not_payable_page(site: str, reason: str, back: str) -> str:
+    """Paying was refused before any money was asked for."""
+    return _page(
+        "Cannot pay here now",
+        f"<p class='note'>{escape(site)}</p><h1>Cannot pay here now</h1>"
+        f"<p class='state faulted'>{escape(NOT_PAYABLE.get(reason, reason))}</p>"
+        f"<p>Nothing was charged. <a href='{escape(back)}'>Back to the connector</a></p>",
+    )
+
+
+def _figures(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(
+        f"<tr><td>{escape(label)}</td><td id='{label.lower()}'>{escape(value)}</td></tr>"
+        for label, value in rows
+    )
+    return f"<table class='figures'>{cells}</table>"
+
+
+def session_page(
+    site: str,
+    payment: Payment,
+    session: dict[str, Any] | None,
+    now: datetime,
+) -> str:
+    """The guest's own page for a paid session: where it is, what it costs, a stop button,
+    and at the end the receipt. It reloads itself while something is still to happen."""
+    place = f"{payment.charger_id}, connector {payment.connector_id}"
+    currency = payment.currency
+    head = f"<p class='note'>{escape(site)}</p><h1>{escape(place)}</h1>"
+    settled = payment.state in (CAPTURED, CANCELLED, RELEASED)
+    if payment.state in (CAPTURING, CAPTURED):
+        assert payment.captured is not None
+        released = payment.hold_amount - payment.captured
+        rows = [
+            ("Energy", f"{payment.energy_kwh or 0:.3f} kWh"),
+            ("Paid", f"{payment.captured:.2f} {currency}"),
+            ("Released", f"{released:.2f} {currency} of the {payment.hold_amount:.2f} held"),
+            ("Date", payment.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+            ("Reference", payment.intent_id or ""),
+        ]
+        email = f" Stripe e-mails the receipt to {payment.email}." if payment.email else ""
+        body = (
+            f"<h2>Receipt</h2><p class='state available'>Thank you: charging is over.</p>"
+            f"{_figures(rows)}<p class='note'>Only the cost above is taken from your card;"
+            f" the rest of the hold is released.{escape(email)}</p>"
+        )
+    elif payment.state in (CANCELLING, CANCELLED, RELEASED):
+        body = (
+            f"<p class='state'>{escape(payment.note or 'Nothing was charged.')}</p>"
+            "<p>The hold on your card is released.</p>"
+            f"<p><a href='{escape(connector_path(payment.charger_id, payment.connector_id))}'>"
+            "Back to the connector</a></p>"
+        )
+    elif payment.state == CHECKOUT:
+        body = "<p class='state'>Waiting for your payment to be confirmed…</p>"
+    elif payment.state == AUTHORISED or session is None:
+        body = "<p class='state'>Your card is held. Starting the charger…</p>"
+    else:
+        minutes = int((now - payment.created_at).total_seconds() // 60)
+        cost = "0.00" if session["cost"] is None else f"{Decimal(session['cost']):.2f}"
+        energy = (
+            "0.000" if session["energy_kwh"] is None else f"{Decimal(session['energy_kwh']):.3f}"
+        )
+        waiting = session["state"] == "waiting"
+        state = (
+            "Plug in your car now: if it does not start charging within a few minutes, the"
+            " hold on your card is released."
+            if waiting
+            else "Charging."
+            if session["state"] == "charging"
+            else "Finishing: your receipt follows in a moment."
+        )
+        rows = [
+            ("Energy", f"{energy} kWh"),
+            ("Cost", f"{cost} {currency} so far (at most {payment.hold_amount:.2f})"),
+            ("Time", f"{minutes} min since you paid"),
+        ]
+        stop = "Cancel" if waiting else "Stop charging"
+        body = (
+            f"<p class='state available'>{escape(state)}</p>{_figures(rows)}"
+            f"<form method='post' action='/s/{escape(payment.payment_id)}/stop'>"
+            f"<button id='stop' class='button stop'>{stop}</button></form>"
+            "<p class='note'>Keep this page to follow the session and get your receipt.</p>"
+        )
+    page = _page(place, head + body)
+    if not settled:  # live updates without scripts
+        page = page.replace("<head>", "<head><meta http-equiv='refresh' content='5'>", 1)
+    return page

@@ -25,7 +25,7 @@ WAITING, CHARGING, FINISHED, CANCELLED = "waiting", "charging", "finished", "can
 # under the cap: the reading that reaches it, and the one the stop takes to arrive.
 CAP_MARGIN_INTERVALS = 2
 # A paid session whose car has not started charging by then is given up: its tag stops working.
-WAIT_LIMIT = timedelta(minutes=15)
+WAIT_LIMIT = timedelta(minutes=5)
 
 type SendCommand = Callable[[str, Any], Awaitable[Any]]
 

@@ -1,0 +1,408 @@
+"""A guest's payment from Checkout to capture: the kiosk's steps between Stripe and the
+integration, each recorded in the kiosk's database before it is taken.
+
+"Never charged twice" rests on the store: a capture is recorded (CAPTURING, with its amount)
+before it is sent, every later attempt re-sends that same capture with the same idempotency
+key, and nothing leaves CAPTURING but to CAPTURED.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import stripe
+
+from .bridge import BridgeError, IntegrationBridge
+from .store import (
+    AUTHORISED,
+    CANCELLED,
+    CANCELLING,
+    CAPTURED,
+    CAPTURING,
+    CHARGING,
+    CHECKOUT,
+    RELEASED,
+    Payment,
+    PaymentStore,
+)
+from .stripe_gateway import StripeGateway, minor_units
+
+_LOGGER = logging.getLogger(__name__)
+
+# Stripe's shortest Checkout Session (30 minutes), with a minute to spare for the way there;
+# the connector stays held a little longer than the guest can pay.
+CHECKOUT_TIME = timedelta(minutes=31)
+HOLD_MINUTES = 35
+# A card hold is settled well before the network drops it: a session still running is stopped
+# this long before, and whatever it cost so far is taken at the last chance.
+STOP_BEFORE = timedelta(hours=12)
+LAST_CHANCE = timedelta(hours=1)
+# Where a card gives no capture_before, online card holds last about 7 days.
+DEFAULT_HOLD_LIFE = timedelta(days=7)
+# A payment whose Checkout Session never got stored (the kiosk stopped in between) is let go.
+ORPHAN_AFTER = timedelta(minutes=2)
+
+
+class NotPayable(Exception):
+    """A guest cannot pay at this connector now; `reason` says why (for the page)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PaymentDesk:
+    """Opens Checkout for a connector, starts the paid session, and settles it."""
+
+    def __init__(
+        self,
+        store: PaymentStore,
+        bridge: IntegrationBridge,
+        gateway: StripeGateway,
+        *,
+        hold: Decimal,
+        public_url: str,
+        site_name: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._bridge = bridge
+        self._gateway = gateway
+        self._hold = hold
+        self._public_url = public_url
+        self._site_name = site_name
+        self._now = now
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def now(self) -> datetime:
+        """The desk's clock."""
+        return self._now()
+
+    async def begin(self, charger_id: str, connector_id: int) -> str:
+        """Hold the connector and open a Checkout Session; the address to send the guest to."""
+        try:
+            connector = await self._bridge.connector(charger_id, connector_id)
+            if connector is None:
+                raise NotPayable("unknown_connector")
+            if connector["price"] is None:
+                raise NotPayable("no_tariff")
+            if connector["state"] != "available":
+                raise NotPayable("not_available")
+            hold = await self._bridge.hold(charger_id, connector_id, HOLD_MINUTES)
+        except BridgeError as err:
+            raise NotPayable("not_available" if err.refused else "unreachable") from err
+        now = self._now()
+        payment = Payment(
+            payment_id=secrets.token_urlsafe(24),
+            charger_id=charger_id,
+            connector_id=connector_id,
+            currency=connector["price"]["currency"],
+            hold_amount=self._hold,
+            hold_id=hold["hold_id"],
+            state=CHECKOUT,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.add(payment)
+        page = f"{self._public_url}/s/{payment.payment_id}"
+        expires_at = now + CHECKOUT_TIME
+        try:
+            checkout_id, url = await self._gateway.open_checkout(
+                payment.payment_id,
+                amount=payment.hold_amount,
+                currency=payment.currency,
+                product=f"Charging at {charger_id}, connector {connector_id}",
+                description=(
+                    f"{self._site_name}: {payment.hold_amount} {payment.currency} is held;"
+                    " only the real cost of the session is taken."
+                ),
+                success_url=page,
+                cancel_url=f"{page}/cancel",
+                expires_at=expires_at,
+            )
+        except stripe.StripeError as err:
+            _LOGGER.error("Stripe refused a Checkout Session: %s", err)
+            await self._release(payment, "Card payment is not available right now.")
+            raise NotPayable("payment_unavailable") from err
+        await self._store.update(
+            payment.payment_id, checkout_id=checkout_id, checkout_expires_at=expires_at
+        )
+        _LOGGER.info(
+            "Payment %s: Checkout %s for %s/%s",
+            payment.payment_id,
+            checkout_id,
+            charger_id,
+            connector_id,
+        )
+        return url
+
+    async def give_up(self, payment_id: str) -> None:
+        """The guest went back from Checkout: end the Checkout Session, release the connector."""
+        async with self._locks[payment_id]:
+            payment = await self._store.get(payment_id)
+            if payment is None or payment.state != CHECKOUT or payment.checkout_id is None:
+                return
+            if await self._gateway.expire_checkout(payment.checkout_id):
+                await self._release(payment, "You cancelled the payment; nothing was charged.")
+            else:  # paid or expired meanwhile: go by what Stripe says
+                await self._follow_checkout(payment)
+
+    async def handle_event(self, event: stripe.Event) -> None:
+        """A verified Stripe event (replays are filtered out before)."""
+        if event.type not in ("checkout.session.completed", "checkout.session.expired"):
+            return
+        checkout: dict[str, Any] = event.data.object.to_dict()
+        payment = await self._store.by_checkout(checkout["id"])
+        if payment is None:
+            payment_id = (checkout.get("metadata") or {}).get("payment_id")
+            payment = None if payment_id is None else await self._store.get(payment_id)
+        if payment is None:
+            _LOGGER.warning("Stripe event %s for an unknown Checkout Session", event.id)
+            return
+        async with self._locks[payment.payment_id]:
+            if event.type == "checkout.session.expired":
+                await self._release(payment, "The payment timed out; nothing was charged.")
+            else:
+                email = (checkout.get("customer_details") or {}).get("email")
+                await self._authorised(payment, checkout.get("payment_intent"), email)
+
+    async def stop(self, payment_id: str) -> None:
+        """The guest pressed stop on the session page."""
+        async with self._locks[payment_id]:
+            payment = await self._store.get(payment_id)
+            if payment is None or payment.state != CHARGING or payment.guest_session_id is None:
+                return
+            await self._bridge.stop_session(payment.guest_session_id)
+            await self._step(payment)
+
+    async def progress(self, payment_id: str) -> tuple[Payment, dict[str, Any] | None] | None:
+        """A payment as it is now, with its session's progress while it runs (and settled
+        first if its bill became final); None if there is no such payment."""
+        async with self._locks[payment_id]:
+            payment = await self._store.get(payment_id)
+            if payment is None:
+                return None
+            session = await self._step(payment)
+            return await self._store.get(payment_id) or payment, session
+
+    async def reconcile(self) -> None:
+        """Take every unsettled payment one step on: missed webhooks, sessions that ended,
+        captures or cancels whose answer was lost, holds close to their end."""
+        for payment in await self._store.open_payments():
+            async with self._locks[payment.payment_id]:
+                current = await self._store.get(payment.payment_id)
+                if current is None:
+                    continue
+                try:
+                    await self._step(current)
+                except BridgeError, stripe.StripeError:
+                    _LOGGER.warning("Payment %s: will retry", payment.payment_id, exc_info=True)
+
+    async def _step(self, payment: Payment) -> dict[str, Any] | None:
+        """One step for a payment in any state; the session's progress when it has one."""
+        if payment.state == CHECKOUT:
+            await self._follow_checkout(payment)
+        elif payment.state == AUTHORISED:
+            await self._start(payment)
+        elif payment.state == CHARGING:
+            return await self._follow_session(payment)
+        elif payment.state == CAPTURING:
+            await self._send_capture(payment)
+        elif payment.state == CANCELLING:
+            await self._send_cancel(payment)
+        return None
+
+    async def _follow_checkout(self, payment: Payment) -> None:
+        """A Checkout Session past its time, or one the guest left: what became of it."""
+        now = self._now()
+        if payment.checkout_id is None:
+            if now - payment.created_at > ORPHAN_AFTER:
+                await self._release(
+                    payment, "The payment could not be opened; nothing was charged."
+                )
+            return
+        if payment.checkout_expires_at is not None and now < payment.checkout_expires_at:
+            return
+        status, intent_id = await self._gateway.checkout(payment.checkout_id)
+        if status == "complete":
+            await self._authorised(payment, intent_id, None)
+        elif status == "expired" or await self._gateway.expire_checkout(payment.checkout_id):
+            await self._release(payment, "The payment timed out; nothing was charged.")
+
+    async def _release(self, payment: Payment, note: str) -> None:
+        """No money was held: let the connector go."""
+        if await self._store.advance(payment.payment_id, (CHECKOUT,), RELEASED, note=note):
+            _LOGGER.info("Payment %s released: %s", payment.payment_id, note)
+            await self._release_hold(payment)
+
+    async def _release_hold(self, payment: Payment) -> None:
+        try:
+            await self._bridge.release(payment.hold_id)
+        except BridgeError as err:  # it runs out by itself
+            _LOGGER.warning("Payment %s: hold not released: %s", payment.payment_id, err)
+
+    async def _authorised(self, payment: Payment, intent_id: str | None, email: str | None) -> None:
+        """Checkout completed: the card is held. Start the paid session."""
+        if intent_id is None:
+            _LOGGER.error("Payment %s: a completed Checkout without a payment", payment.payment_id)
+            return
+        if payment.state == RELEASED:
+            # Paid for a connector already let go (the kiosk lost the Checkout's id): undo.
+            _LOGGER.warning(
+                "Payment %s: paid after it was released; cancelling", payment.payment_id
+            )
+            await self._gateway.cancel(intent_id, payment.payment_id)
+            return
+        if payment.state != CHECKOUT:
+            return  # handled already
+        authorisation = await self._gateway.authorisation(intent_id)
+        if authorisation.status != "requires_capture":
+            _LOGGER.error(
+                "Payment %s: Stripe says %s, not a card hold",
+                payment.payment_id,
+                authorisation.status,
+            )
+            await self._store.advance(
+                payment.payment_id,
+                (CHECKOUT,),
+                CANCELLED,
+                intent_id=intent_id,
+                note=f"The card payment is {authorisation.status}; nothing was started.",
+            )
+            await self._release_hold(payment)
+            return
+        held = await self._store.advance(
+            payment.payment_id,
+            (CHECKOUT,),
+            AUTHORISED,
+            intent_id=intent_id,
+            capture_before=authorisation.capture_before,
+            email=email,
+        )
+        if held is not None:
+            _LOGGER.info("Payment %s: card held (%s)", payment.payment_id, intent_id)
+            await self._start(held)
+
+    async def _start(self, payment: Payment) -> None:
+        """Ask the integration to start the session (again: it answers the same session)."""
+        try:
+            session = await self._bridge.start_session(
+                payment.hold_id, payment.hold_amount, payment.payment_id
+            )
+        except BridgeError as err:
+            if not err.refused:
+                raise
+            _LOGGER.warning("Payment %s: the session did not start: %s", payment.payment_id, err)
+            await self._cancel(payment, "The charger could not start; nothing was charged.")
+            return
+        await self._store.advance(
+            payment.payment_id, (AUTHORISED,), CHARGING, guest_session_id=session["session_id"]
+        )
+
+    async def _follow_session(self, payment: Payment) -> dict[str, Any] | None:
+        """A running session: settle it once its bill is final, or as its hold runs out."""
+        assert payment.guest_session_id is not None
+        session = await self._bridge.session(payment.guest_session_id)
+        energy = None if session["energy_kwh"] is None else Decimal(session["energy_kwh"])
+        cost = None if session["cost"] is None else Decimal(session["cost"])
+        if session["state"] == "cancelled":
+            await self._cancel(payment, "No car started charging; nothing was charged.")
+        elif session["final"] and energy is not None and cost is not None:
+            await self._settle(payment, energy, cost)
+        else:
+            deadline = payment.capture_before or payment.created_at + DEFAULT_HOLD_LIFE
+            now = self._now()
+            if now >= deadline - STOP_BEFORE and session["state"] in ("waiting", "charging"):
+                _LOGGER.warning("Payment %s: the card hold ends soon: stopping", payment.payment_id)
+                session = await self._bridge.stop_session(payment.guest_session_id)
+            if now >= deadline - LAST_CHANCE:
+                await self._settle(payment, energy or Decimal(0), cost or Decimal(0))
+        return session
+
+    async def _settle(self, payment: Payment, energy: Decimal, cost: Decimal) -> None:
+        """Take the cost (never more than the hold); nothing when no energy was delivered."""
+        if cost > payment.hold_amount:
+            _LOGGER.error(
+                "Payment %s: cost %s above the %s held; taking the hold",
+                payment.payment_id,
+                cost,
+                payment.hold_amount,
+            )
+        amount = min(cost, payment.hold_amount)
+        if energy <= 0 or minor_units(amount, payment.currency) <= 0:
+            await self._cancel(
+                payment,
+                "No energy was delivered; nothing was charged.",
+                energy_kwh=energy,
+                cost=cost,
+            )
+            return
+        capturing = await self._store.advance(
+            payment.payment_id,
+            (CHARGING,),
+            CAPTURING,
+            captured=amount,
+            energy_kwh=energy,
+            cost=cost,
+        )
+        if capturing is not None:
+            await self._send_capture(capturing)
+
+    async def _send_capture(self, payment: Payment) -> None:
+        """Send the recorded capture (again, with the same idempotency key, after a failure)."""
+        assert payment.intent_id is not None
+        assert payment.captured is not None
+        amount = minor_units(payment.captured, payment.currency)
+        try:
+            authorisation = await self._gateway.capture(
+                payment.intent_id, amount, payment.payment_id
+            )
+        except stripe.InvalidRequestError:
+            # Captured already (an answer lost) or the hold is gone: Stripe's state decides.
+            authorisation = await self._gateway.authorisation(payment.intent_id)
+        if authorisation.status == "succeeded":
+            if authorisation.amount_received != amount:
+                _LOGGER.error(
+                    "Payment %s: Stripe took %s, not %s",
+                    payment.payment_id,
+                    authorisation.amount_received,
+                    amount,
+                )
+            await self._store.advance(payment.payment_id, (CAPTURING,), CAPTURED)
+            _LOGGER.info("Payment %s: captured %s", payment.payment_id, payment.captured)
+        elif authorisation.status == "canceled":
+            _LOGGER.error("Payment %s: the card hold ended before capture", payment.payment_id)
+            await self._store.advance(
+                payment.payment_id,
+                (CAPTURING,),
+                CANCELLED,
+                note="The card hold ended before it could be taken; nothing was charged.",
+            )
+
+    async def _cancel(self, payment: Payment, note: str, **changes: Any) -> None:
+        """Release the whole card hold and the connector."""
+        cancelling = await self._store.advance(
+            payment.payment_id, (AUTHORISED, CHARGING), CANCELLING, note=note, **changes
+        )
+        if cancelling is not None:
+            await self._send_cancel(cancelling)
+
+    async def _send_cancel(self, payment: Payment) -> None:
+        assert payment.intent_id is not None
+        try:
+            authorisation = await self._gateway.cancel(payment.intent_id, payment.payment_id)
+        except stripe.InvalidRequestError:
+            authorisation = await self._gateway.authorisation(payment.intent_id)
+        if authorisation.status != "canceled":
+            _LOGGER.error(
+                "Payment %s: hold not released (%s)", payment.payment_id, authorisation.status
+            )
+            return
+        await self._store.advance(payment.payment_id, (CANCELLING,), CANCELLED)
+        _LOGGER.info("Payment %s: hold released: %s", payment.payment_id, payment.note)
+        await self._release_hold(payment)
