@@ -137,12 +137,12 @@ class PaymentStore:
     async def close(self) -> None:
         """Close the database and its thread."""
 
-        def close(db: sqlite3.Connection) -> None:
-            db.close()
-            self._db = None
+        def close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
-        if self._db is not None:
-            await self._run(close)
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
         self._thread.shutdown(wait=True)
 
     async def add(self, payment: Payment) -> None:

@@ -179,6 +179,27 @@ def test_idle_fee_runs_past_the_stop_until_unplugged() -> None:
     assert (bill.idle_fee, bill.gross) == (Decimal(3), Decimal("6.00"))
 
 
+def test_a_charger_out_of_order_after_the_stop_ends_the_idle_time() -> None:
+    """Faulted (or Unavailable) once the transaction stopped: the charger keeps the car, the
+    bill is final then; a fault mid-session that clears does not end it."""
+    clock = IdleClock(grace=timedelta(0))
+    clock.status("Charging", T0)
+    clock.status("Faulted", T0 + timedelta(minutes=10))  # mid-session, clears again
+    clock.status("Charging", T0 + timedelta(minutes=12))
+    assert clock.unplugged_at is None
+    clock.stopped(T0 + timedelta(minutes=30))
+    clock.status("Faulted", T0 + timedelta(minutes=31))
+    assert clock.unplugged_at == T0 + timedelta(minutes=31)
+    assert clock.seconds(T0 + timedelta(hours=5)) == Decimal(60)
+    # Faulted first, then the charger ends the transaction: final at the stop.
+    clock = IdleClock(grace=timedelta(0))
+    clock.status("Charging", T0)
+    clock.status("Faulted", T0 + timedelta(minutes=10))
+    clock.stopped(T0 + timedelta(minutes=11))
+    assert clock.unplugged_at == T0 + timedelta(minutes=11)
+    assert clock.seconds(T0 + timedelta(hours=5)) == 0
+
+
 def test_idle_fee_of_a_paid_session_stops_at_its_cap() -> None:
     """A guest's car left plugged in for hours: the idle fee fills the room under the cap and
     no more, prices with or without VAT; energy itself is never cut."""

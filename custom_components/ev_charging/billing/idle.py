@@ -3,7 +3,9 @@
 The car stops drawing when the connector reports SuspendedEV, when the power reads about
 zero, or when the transaction stops. The idle fee counts from that moment plus the tariff's
 grace period, until the car draws again or the connector is Available (unplugged) — which
-can be well after StopTransaction; only then is the session's bill final.
+can be well after StopTransaction; only then is the session's bill final. A connector Faulted
+or Unavailable after the stop ends it too: the charger keeps the car there, not its driver
+(and a faulted charger may never report the unplugging).
 """
 
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ _STOPPED_DRAWING = frozenset({"SuspendedEV", "Finishing"})
 # The charger, not the car, holds back power (a current limit of 0, load balancing, a
 # schedule): not the driver's fault, so not idle time.
 _HELD_BY_CHARGER = "SuspendedEVSE"
+_OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
 _MILLION = Decimal(1_000_000)
 
 
@@ -33,20 +36,21 @@ class IdleClock:
     held_by_charger: bool = False
     has_drawn: bool = False
     """A car waiting for its departure timer before it ever drew power is not idle."""
+    transaction_stopped: bool = False
+    out_of_order: bool = False
 
     def status(self, status: str, at: datetime) -> None:
         """A StatusNotification of the session's connector."""
         if self.unplugged_at is not None:
             return
         self.held_by_charger = status == _HELD_BY_CHARGER
+        self.out_of_order = status in _OUT_OF_ORDER
         if status == "Charging" or self.held_by_charger:
             self._drawing(at, drew=status == "Charging")
         elif status in _STOPPED_DRAWING:
             self._not_drawing(at)
-        elif status == "Available":
-            # Unplugged: the idle time, and so the bill, is final now.
-            self._drawing(at)
-            self.unplugged_at = at
+        elif status == "Available" or (self.out_of_order and self.transaction_stopped):
+            self._end(at)
 
     def power(self, kilowatts: Decimal, at: datetime) -> None:
         """A power reading of the session's connector."""
@@ -61,8 +65,16 @@ class IdleClock:
         """StopTransaction: nothing is drawn from now on."""
         self.held_by_charger = False
         self.has_drawn = True  # after the stop nothing is drawn, whatever came before
+        self.transaction_stopped = True
         if self.unplugged_at is None:
             self._not_drawing(at)
+            if self.out_of_order:
+                self._end(at)
+
+    def _end(self, at: datetime) -> None:
+        """Unplugged (or kept by a charger out of order): the idle time is final now."""
+        self._drawing(at)
+        self.unplugged_at = at
 
     def seconds(self, now: datetime) -> Decimal:
         """Idle seconds so far (up to now while still idle)."""

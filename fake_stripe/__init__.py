@@ -1,0 +1,1 @@
+"""A small, stateful fake of Stripe's API (Checkout, PaymentIntents, webhooks) for tests."""

@@ -1,0 +1,476 @@
+"""Guest payments end to end: the kiosk with the real `stripe` library against the fake Stripe,
+the real integration in Home Assistant, and the simulator charging."""
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ev_charging.const import CONF_PRICE_PER_KWH, CONF_SESSION_FEE
+from custom_components.ev_charging.ledger import BillRecord
+from fake_stripe.server import FakeStripe
+from kiosk.app import DESK, STORE, create_app
+from kiosk.config import KioskConfig, StripeSettings
+from kiosk.payments import PaymentDesk
+from kiosk.store import CANCELLED, CAPTURED, CAPTURING, CHARGING, CHECKOUT, RELEASED, Payment
+from simulator.charger import SimulatedCharger
+
+from .conftest import ChargerFactory
+from .test_billing import add_tariff
+from .test_kiosk_api import eventually
+
+API_KEY = "sk_test_kiosk"
+WEBHOOK_SECRET = "whsec_test_kiosk"
+
+
+def free_port() -> int:
+    """Another free loopback port (the integration's OCPP server has the `port` fixture's)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def entry_options() -> dict[str, Any]:
+    """Meter values every second, so sessions cost something within seconds."""
+    return {"heartbeat_interval": 60, "auto_accept": True, "meter_value_interval": 1}
+
+
+@dataclass
+class Site:
+    """The kiosk serving on loopback, its fake Stripe, and a browser-less guest."""
+
+    config: KioskConfig
+    fake: FakeStripe
+    http: ClientSession
+    kiosk: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        """The kiosk's address (its public URL here)."""
+        return self.config.public_url
+
+    @property
+    def desk(self) -> PaymentDesk:
+        """The running kiosk's payment desk."""
+        assert self.kiosk is not None
+        return self.kiosk.app[DESK]
+
+    async def start(self) -> None:
+        """Start (or start again) the kiosk on the same port and database."""
+        self.kiosk = TestServer(
+            create_app(self.config), host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1])
+        )
+        await self.kiosk.start_server()
+        await self.desk.reconcile()  # what the kiosk does on start (in the background)
+
+    async def stop(self) -> None:
+        """Stop the kiosk (as a restart or a crash would)."""
+        assert self.kiosk is not None
+        await self.kiosk.close()
+        self.kiosk = None
+
+    async def payment(self, payment_id: str) -> Payment:
+        """A payment as the kiosk's database has it."""
+        assert self.kiosk is not None
+        found = await self.kiosk.app[STORE].get(payment_id)
+        assert found is not None
+        return found
+
+    async def scan_and_pay(self, charger_id: str = "CP-1", connector: int = 1) -> str:
+        """A guest scans, presses pay, pays on Stripe's page; the payment's id."""
+        checkout_id = await self.open_checkout(charger_id, connector)
+        payment_id = await self.pay(checkout_id)
+        return payment_id
+
+    async def open_checkout(self, charger_id: str = "CP-1", connector: int = 1) -> str:
+        """Press the pay button; the Checkout Session the guest is sent to."""
+        page = await (await self.http.get(f"{self.url}/c/{charger_id}/{connector}")).text()
+        assert "Pay by card and charge" in page
+        response = await self.http.post(
+            f"{self.url}/c/{charger_id}/{connector}/pay", allow_redirects=False
+        )
+        assert response.status == 303, await response.text()
+        location = response.headers["Location"]
+        assert location.startswith(f"{self.fake.public_url}/pay/cs_test_")
+        return location.rsplit("/", 1)[1]
+
+    async def pay(self, checkout_id: str) -> str:
+        """The guest pays on the fake Checkout page; Stripe's webhook reaches the kiosk."""
+        response = await self.http.post(
+            f"{self.fake.public_url}/pay/{checkout_id}",
+            data={"email": "guest@example.org"},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        success = response.headers["Location"]
+        assert success.startswith(f"{self.url}/s/")
+        await self.fake.settle()
+        return success.rsplit("/", 1)[1]
+
+    async def page(self, payment_id: str) -> str:
+        """The guest's session page."""
+        response = await self.http.get(f"{self.url}/s/{payment_id}")
+        assert response.status == 200
+        return await response.text()
+
+
+@pytest.fixture
+async def site(
+    kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
+) -> AsyncGenerator[Site]:
+    """The kiosk set up for card payments against a fake Stripe on loopback."""
+    kiosk_url = f"http://127.0.0.1:{free_port()}"
+    stripe_port = free_port()
+    fake = FakeStripe(
+        api_key=API_KEY,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_url=f"{kiosk_url}/stripe/webhook",
+        public_url=f"http://127.0.0.1:{stripe_port}",
+    )
+    stripe_server = TestServer(fake.app(), host="127.0.0.1", port=stripe_port)
+    await stripe_server.start_server()
+    config = replace(
+        kiosk_config,
+        public_url=kiosk_url,
+        database=tmp_path / "kiosk.sqlite3",
+        stripe=StripeSettings(API_KEY, WEBHOOK_SECRET, fake.public_url),
+        # Tests take the reconciliation steps themselves (desk.reconcile()).
+        reconcile_every=timedelta(days=1),
+    )
+    async with ClientSession() as http:
+        result = Site(config, fake, http)
+        await result.start()
+        yield result
+        if result.kiosk is not None:
+            await result.stop()
+    await stripe_server.close()
+
+
+async def charger_ready(
+    hass: HomeAssistant, entry: MockConfigEntry, make_charger: ChargerFactory, **tariff: str
+) -> SimulatedCharger:
+    """A charger with a guest tariff (0.50 per kWh unless said), connector 1 free."""
+    await add_tariff(hass, entry, **{CONF_PRICE_PER_KWH: "0.50", **tariff})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    await hass.async_block_till_done()
+    return charger
+
+
+def minor(amount: str | Decimal) -> int:
+    """Cents."""
+    return int(Decimal(amount) * 100)
+
+
+async def bill_of(entry: MockConfigEntry, payment_id: str) -> BillRecord:
+    """The session's bill in the integration's ledger, found by the payment's reference."""
+    [bill] = [
+        bill
+        for bill in await entry.runtime_data.ledger.load_bills()
+        if bill.payment_reference == payment_id
+    ]
+    return bill
+
+
+async def costs_something(site: Site, payment_id: str) -> bool:
+    """The session has cost at least a cent so far."""
+    found = await site.desk.progress(payment_id)
+    assert found is not None
+    session = found[1]
+    return session is not None and Decimal(session["cost"] or 0) > 0
+
+
+def intent_of(site: Site, payment: Payment) -> dict[str, Any]:
+    """The fake Stripe's PaymentIntent for a payment."""
+    assert payment.intent_id is not None
+    return site.fake.intent(payment.intent_id)
+
+
+async def test_scan_pay_charge_stop_capture_the_exact_cost(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """The whole guest journey: the hold, the session, the stop button, the exact capture."""
+    await charger_ready(hass, kiosk_entry, make_charger, **{CONF_SESSION_FEE: "1.00"})
+    checkout_id = await site.open_checkout()
+    checkout = site.fake.session(checkout_id)
+    assert checkout["amount_total"] == 3000
+    assert checkout["metadata"]["payment_id"] == checkout["client_reference_id"]
+    connector = await (await site.http.get(f"{site.url}/c/CP-1/1")).text()
+    assert "Reserved for a guest who is paying." in connector
+
+    payment_id = await site.pay(checkout_id)
+    payment = await site.payment(payment_id)
+    assert payment.state == CHARGING
+    intent = intent_of(site, payment)
+    assert (intent["status"], intent["capture_method"], intent["amount"]) == (
+        "requires_capture",
+        "manual",
+        3000,
+    )
+    assert intent["metadata"] == {"payment_id": payment_id}
+    assert len(payment_id) >= 32  # the session page's address cannot be guessed
+
+    async def charged() -> bool:
+        return "Charging." in (page := await site.page(payment_id)) and (
+            Decimal(re.search(r"id='energy'>([0-9.]+)", page)[1]) > 0  # type: ignore[index]
+        )
+
+    await eventually(charged, "energy on the session page")
+    stopped = await site.http.post(f"{site.url}/s/{payment_id}/stop", allow_redirects=False)
+    assert stopped.status == 303
+
+    async def receipt() -> bool:
+        return "Receipt" in await site.page(payment_id)
+
+    await eventually(receipt, "the receipt")
+    payment = await site.payment(payment_id)
+    bill = await bill_of(kiosk_entry, payment_id)
+    assert bill.final
+    assert (payment.state, payment.captured, payment.cost) == (CAPTURED, bill.gross, bill.gross)
+    intent = intent_of(site, payment)
+    assert (intent["status"], intent["amount_received"]) == ("succeeded", minor(bill.gross))
+    page = await site.page(payment_id)
+    assert f"{bill.gross:.2f} EUR" in page
+    assert f"{Decimal('30.00') - bill.gross:.2f} EUR of the 30.00 held" in page
+    assert "guest@example.org" in page
+    # Seen again (and reconciled again), nothing more is taken.
+    await site.desk.reconcile()
+    assert site.fake.captures(payment.intent_id) == 1  # type: ignore[arg-type]
+
+
+async def test_never_plugged_in_releases_the_hold(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Paid, but no car starts charging within 5 minutes: the whole hold is released."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # but no car comes
+    payment_id = await site.scan_and_pay()
+    assert "Plug in your car now" in await site.page(payment_id)
+    freezer.tick(timedelta(minutes=4))
+    await site.desk.reconcile()
+    assert (await site.payment(payment_id)).state == CHARGING
+    freezer.tick(timedelta(minutes=2))
+    await site.desk.reconcile()
+    payment = await site.payment(payment_id)
+    assert (payment.state, payment.captured) == (CANCELLED, None)
+    assert intent_of(site, payment)["status"] == "canceled"
+    page = await site.page(payment_id)
+    assert "No car started charging; nothing was charged." in page
+    assert (
+        "Free: you can charge here now."
+        in await (await site.http.get(f"{site.url}/c/CP-1/1")).text()
+    )
+
+
+async def test_fault_mid_session_captures_what_was_delivered(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """The charger faults and ends the transaction: the energy delivered until then is paid."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    payment_id = await site.scan_and_pay()
+
+    await eventually(lambda: costs_something(site, payment_id), "energy delivered")
+    await charger.fault(1, "GroundFailure")
+    await charger.stop_transaction(charger.transactions[1], reason="Other")
+
+    async def settled() -> bool:
+        await site.desk.reconcile()
+        return (await site.payment(payment_id)).state in (CAPTURED, CANCELLED)
+
+    await eventually(settled, "settled after the fault")
+    payment = await site.payment(payment_id)
+    bill = await bill_of(kiosk_entry, payment_id)
+    assert bill.final
+    assert bill.energy_wh > 0
+    assert (payment.state, payment.captured) == (CAPTURED, bill.gross)
+    assert intent_of(site, payment)["amount_received"] == minor(bill.gross)
+
+
+async def test_cost_cap_stops_the_session_below_the_hold(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """A small hold and a dear kWh: the integration stops the session before the cost passes
+    the hold, and the capture stays within the authorisation."""
+    await site.stop()
+    site.config = replace(site.config, hold=Decimal("1.00"))
+    await site.start()
+    charger = await charger_ready(hass, kiosk_entry, make_charger, **{CONF_PRICE_PER_KWH: "100"})
+    payment_id = await site.scan_and_pay()
+
+    async def settled() -> bool:
+        await site.desk.reconcile()
+        return (await site.payment(payment_id)).state == CAPTURED
+
+    await eventually(settled, "stopped at the cap and captured")
+    assert any(action == "RemoteStopTransaction" for action, _ in charger.received_calls)
+    payment = await site.payment(payment_id)
+    intent = intent_of(site, payment)
+    assert intent["amount"] == 100
+    assert 0 < intent["amount_received"] <= 100
+    assert payment.captured == (await bill_of(kiosk_entry, payment_id)).gross
+
+
+async def test_forged_and_replayed_webhooks_change_nothing(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An event with a wrong signature, none, or an old one: 400 and nothing starts; the
+    real event twice: handled once."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    checkout_id = await site.open_checkout()
+    forged = {
+        "id": "evt_forged",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": 1,
+        "livemode": False,
+        "data": {
+            "object": {
+                **site.fake.session(checkout_id),
+                "status": "complete",
+                "payment_intent": "pi_x",
+            }
+        },
+    }
+    assert await site.fake.deliver(forged, secret="whsec_not_ours") == 400
+    unsigned = await site.http.post(f"{site.url}/stripe/webhook", json=forged)
+    assert unsigned.status == 400
+    assert "Refused a Stripe webhook" in caplog.text
+    [payment] = await site.kiosk.app[STORE].open_payments()  # type: ignore[union-attr]
+    assert payment.state == CHECKOUT
+    assert not any(a == "RemoteStartTransaction" for a, _ in charger.received_calls)
+
+    payment_id = await site.pay(checkout_id)
+    [completed] = [e for e in site.fake.events if e["type"] == "checkout.session.completed"]
+    assert await site.fake.deliver(completed) == 200
+    # Signed with the right secret, but long ago: a captured request replayed later.
+    assert await site.fake.deliver(completed, timestamp=1_000_000_000) == 400
+    starts = [a for a, _ in charger.received_calls if a == "RemoteStartTransaction"]
+    assert len(starts) == 1
+    assert (await site.payment(payment_id)).state == CHARGING
+    assert "already handled" in caplog.text
+
+
+async def test_two_guests_at_once_one_pays_the_other_is_refused(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """Both press pay at the same moment: one goes to Checkout, the other is told no and
+    nothing is asked of their card."""
+    await charger_ready(hass, kiosk_entry, make_charger)
+    url = f"{site.url}/c/CP-1/1/pay"
+    first, second = await asyncio.gather(
+        site.http.post(url, allow_redirects=False), site.http.post(url, allow_redirects=False)
+    )
+    assert sorted((first.status, second.status)) == [303, 409]
+    refused = first if first.status == 409 else second
+    assert "Cannot pay here now" in await refused.text()
+    assert len(site.fake.checkout_ids()) == 1
+
+
+async def test_guest_gives_up_or_checkout_expires_the_connector_is_released(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """Back from Checkout: the kiosk expires the session and lets the connector go; Stripe
+    expiring it by itself does the same; a payment after the hold was lost is undone."""
+    await charger_ready(hass, kiosk_entry, make_charger)
+    checkout_id = await site.open_checkout()
+    back = await site.http.get(f"{site.fake.public_url}/pay/{checkout_id}/back")
+    assert "You cancelled the payment; nothing was charged." in await back.text()
+    assert site.fake.session(checkout_id)["status"] == "expired"
+    await site.fake.settle()
+    assert (await site.payment(await payment_of(site, checkout_id))).state == RELEASED
+
+    checkout_id = await site.open_checkout()
+    site.fake.expire(checkout_id)
+    await site.fake.settle()
+    assert (await site.payment(await payment_of(site, checkout_id))).state == RELEASED
+
+    # The integration restarted while the guest paid: the hold is gone, the card is released.
+    checkout_id = await site.open_checkout()
+    assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
+    await hass.async_block_till_done()
+    payment_id = await site.pay(checkout_id)
+    payment = await site.payment(payment_id)
+    assert payment.state == CANCELLED
+    assert payment.note == "The charger could not start; nothing was charged."
+    assert intent_of(site, payment)["status"] == "canceled"
+
+
+async def payment_of(site: Site, checkout_id: str) -> str:
+    """The payment of a Checkout Session."""
+    assert site.kiosk is not None
+    payment = await site.kiosk.app[STORE].by_checkout(checkout_id)
+    assert payment is not None
+    return payment.payment_id
+
+
+async def test_kiosk_restart_between_stop_and_capture_captures_once(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """The car is unplugged while the kiosk is down: the kiosk captures on start, once; a
+    crash after Stripe captured but before the kiosk wrote it down does not capture again."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    payment_id = await site.scan_and_pay()
+
+    await eventually(lambda: costs_something(site, payment_id), "energy delivered")
+    await site.stop()
+    await charger.stop_transaction(charger.transactions[1], reason="EVDisconnected")
+    await charger.status(1, "Available")
+
+    async def final() -> bool:
+        return (await bill_of(kiosk_entry, payment_id)).final
+
+    await eventually(final, "the bill is final")
+    await site.start()  # reconciles on start
+    payment = await site.payment(payment_id)
+    gross = (await bill_of(kiosk_entry, payment_id)).gross
+    assert (payment.state, payment.captured) == (CAPTURED, gross)
+    assert payment.intent_id is not None
+    assert site.fake.captures(payment.intent_id) == 1
+
+    # Crash between Stripe's answer and the kiosk's record: the capture is still to be sent.
+    assert site.kiosk is not None
+    await site.kiosk.app[STORE].update(payment_id, state=CAPTURING)
+    await site.stop()
+    await site.start()
+    assert (await site.payment(payment_id)).state == CAPTURED
+    assert site.fake.captures(payment.intent_id) == 1
+    assert intent_of(site, payment)["amount_received"] == minor(gross)
