@@ -33,7 +33,7 @@ h1{font-size:1.4rem;margin:.2rem 0 1rem}
 .state.available{background:#d9f7d9}.state.faulted,.state.offline{background:#fde2e2}
 ul.price{padding-left:1.2rem;line-height:1.6}
 .note{color:#555;font-size:.9rem}
-.button{font-size:1.1rem;padding:.8rem 1.2rem;border-radius:.5rem;border:0;background:#0a6;color:#fff;width:100%}
+.button{font-size:1.1rem;margin-top:1rem;padding:.8rem 1.2rem;border-radius:.5rem;border:0;background:#0a6;color:#fff;width:100%}
 .button.stop{background:#c33}
 table.figures{border-collapse:collapse;width:100%}table.figures td{padding:.3rem 0;border-bottom:1px solid #ddd}
 table.figures td:last-child{text-align:right;font-weight:600}

@@ -1,6 +1,7 @@
 """Fixtures: a real Home Assistant with the integration, and simulated chargers on loopback."""
 
 import json
+import shutil
 import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from homeassistant.setup import async_setup_component
 from ocpp.messages import MessageType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
@@ -200,3 +203,36 @@ async def kiosk_config(
         public_url="https://charge.example.org",
         site_name="Maple Court garage",
     )
+
+
+SCREENSHOTS = Path(__file__).parent.parent / ".artifacts" / "screenshots"
+# A phone's viewport.
+PHONE = (390, 844)
+
+
+@pytest.fixture
+def browser(socket_enabled: None) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium; without the background-networking flags it keeps trying the (closed)
+    network at every start."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.fail(
+            "the browser tests need chromium and chromedriver (scripts/setup installs them)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+    ):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    yield chrome
+    chrome.quit()

@@ -2,56 +2,21 @@
 what a guest's phone shows. Screenshots land in .artifacts/screenshots/."""
 
 import asyncio
-import shutil
-from collections.abc import AsyncGenerator, Iterator
-from pathlib import Path
+from collections.abc import AsyncGenerator
 
 import pytest
 from aiohttp.test_utils import TestServer
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from custom_components.ev_charging.const import CONF_PRICE_PER_KWH, CONF_SESSION_FEE
 from kiosk.app import create_app
 from kiosk.config import KioskConfig
 
-from .conftest import ChargerFactory
+from .conftest import SCREENSHOTS, ChargerFactory
 from .test_billing import add_tariff
-
-SCREENSHOTS = Path(__file__).parent.parent / ".artifacts" / "screenshots"
-# A phone's viewport.
-PHONE = (390, 844)
-
-
-@pytest.fixture
-def browser(socket_enabled: None) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium; without the background-networking flags it keeps trying the (closed)
-    network at every start."""
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.fail(
-            "the browser tests need chromium and chromedriver (scripts/setup installs them)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--window-size={PHONE[0]},{PHONE[1]}",
-    ):
-        options.add_argument(flag)
-    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    yield chrome
-    chrome.quit()
 
 
 @pytest.fixture

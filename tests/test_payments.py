@@ -17,6 +17,8 @@ from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from selenium import webdriver
+from selenium.webdriver.common.by import By
 
 from custom_components.ev_charging.const import CONF_PRICE_PER_KWH, CONF_SESSION_FEE
 from custom_components.ev_charging.ledger import BillRecord
@@ -27,7 +29,7 @@ from kiosk.payments import PaymentDesk
 from kiosk.store import CANCELLED, CAPTURED, CAPTURING, CHARGING, CHECKOUT, RELEASED, Payment
 from simulator.charger import SimulatedCharger
 
-from .conftest import ChargerFactory
+from .conftest import SCREENSHOTS, ChargerFactory
 from .test_billing import add_tariff
 from .test_kiosk_api import eventually
 
@@ -474,3 +476,50 @@ async def test_kiosk_restart_between_stop_and_capture_captures_once(
     assert (await site.payment(payment_id)).state == CAPTURED
     assert site.fake.captures(payment.intent_id) == 1
     assert intent_of(site, payment)["amount_received"] == minor(gross)
+
+
+async def test_a_guest_pays_and_charges_on_a_phone(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    browser: webdriver.Chrome,
+) -> None:
+    """In Chromium: the sticker's page, pay, Stripe's page, the session page, stop, receipt."""
+    await charger_ready(hass, kiosk_entry, make_charger)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def pay() -> str:
+        browser.get(f"{site.url}/c/CP-1/1")
+        browser.find_element(By.ID, "pay").click()
+        browser.find_element(By.ID, "email").send_keys("guest@example.org")
+        browser.save_screenshot(str(SCREENSHOTS / "checkout.png"))
+        browser.find_element(By.ID, "pay").click()  # Stripe's page: pay
+        return str(browser.current_url)
+
+    session_url = await asyncio.to_thread(pay)
+    assert session_url.startswith(f"{site.url}/s/")
+    payment_id = session_url.rsplit("/", 1)[1]
+    await site.fake.settle()
+    await eventually(lambda: costs_something(site, payment_id), "charging")
+
+    def look(shot: str) -> str:
+        browser.get(session_url)
+        browser.save_screenshot(str(SCREENSHOTS / shot))
+        return str(browser.find_element(By.TAG_NAME, "body").text)
+
+    charging = await asyncio.to_thread(look, "session-charging.png")
+    assert "Charging." in charging
+    assert "EUR so far (at most 30.00)" in charging
+    await asyncio.to_thread(lambda: browser.find_element(By.ID, "stop").click())
+
+    async def captured() -> bool:
+        await site.desk.reconcile()
+        return (await site.payment(payment_id)).state == CAPTURED
+
+    await eventually(captured, "captured")
+    receipt = await asyncio.to_thread(look, "receipt.png")
+    payment = await site.payment(payment_id)
+    assert "Receipt" in receipt
+    assert f"{payment.captured:.2f} EUR" in receipt
+    assert (SCREENSHOTS / "receipt.png").stat().st_size > 1000
