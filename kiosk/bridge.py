@@ -38,7 +38,9 @@ class IntegrationBridge:
                 f"{self._base}{path}",
                 json=body,
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=30),
+                # Longer than the integration waits for a charger's answer (30 s), so a slow
+                # charger's answer is not taken for none.
+                timeout=aiohttp.ClientTimeout(total=45),
             ) as response:
                 if response.status not in (200, 201):
                     text = await response.text()

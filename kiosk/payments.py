@@ -7,10 +7,10 @@ key, and nothing leaves CAPTURING but to CAPTURED.
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,8 +44,15 @@ STOP_BEFORE = timedelta(hours=12)
 LAST_CHANCE = timedelta(hours=1)
 # Where a card gives no capture_before, online card holds last about 7 days.
 DEFAULT_HOLD_LIFE = timedelta(days=7)
-# A payment whose Checkout Session never got stored (the kiosk stopped in between) is let go.
-ORPHAN_AFTER = timedelta(minutes=2)
+# A payment whose Checkout Session never got stored (the kiosk stopped in between) is let go;
+# Stripe's client may retry a slow create for a few minutes before that.
+ORPHAN_AFTER = timedelta(minutes=10)
+# A charger offline, faulted or out of service during a paid session: after this long without
+# any energy delivered the hold is released; with energy, what it cost is taken after the
+# longer wait (the session is stopped either way, when the charger is back at the latest).
+NO_ENERGY_GRACE = timedelta(minutes=2)
+OUT_OF_ORDER_SETTLE = timedelta(minutes=30)
+OUT_OF_ORDER = frozenset({"offline", "faulted", "unavailable"})
 
 
 class NotPayable(Exception):
@@ -77,7 +84,24 @@ class PaymentDesk:
         self._public_url = public_url
         self._site_name = site_name
         self._now = now
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # One step at a time per payment (webhook, page view, reconciliation); a lock lives
+        # only while someone uses it, so page views of made-up addresses leave nothing behind.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._out_of_order_since: dict[str, datetime] = {}
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, payment_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(payment_id, (asyncio.Lock(), 0))
+        self._locks[payment_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[payment_id]
+            if users == 1:
+                del self._locks[payment_id]
+            else:
+                self._locks[payment_id] = (lock, users - 1)
 
     def now(self) -> datetime:
         """The desk's clock."""
@@ -132,6 +156,13 @@ class PaymentDesk:
         await self._store.update(
             payment.payment_id, checkout_id=checkout_id, checkout_expires_at=expires_at
         )
+        if (
+            stored := await self._store.get(payment.payment_id)
+        ) is None or stored.state != CHECKOUT:
+            # Stripe took so long that the payment was let go meanwhile: do not send the
+            # guest to pay for it.
+            await self._gateway.expire_checkout(checkout_id)
+            raise NotPayable("payment_unavailable")
         _LOGGER.info(
             "Payment %s: Checkout %s for %s/%s",
             payment.payment_id,
@@ -143,7 +174,7 @@ class PaymentDesk:
 
     async def give_up(self, payment_id: str) -> None:
         """The guest went back from Checkout: end the Checkout Session, release the connector."""
-        async with self._locks[payment_id]:
+        async with self._locked(payment_id):
             payment = await self._store.get(payment_id)
             if payment is None or payment.state != CHECKOUT or payment.checkout_id is None:
                 return
@@ -164,7 +195,8 @@ class PaymentDesk:
         if payment is None:
             _LOGGER.warning("Stripe event %s for an unknown Checkout Session", event.id)
             return
-        async with self._locks[payment.payment_id]:
+        async with self._locked(payment.payment_id):
+            payment = await self._store.get(payment.payment_id) or payment  # as it is now
             if event.type == "checkout.session.expired":
                 await self._release(payment, "The payment timed out; nothing was charged.")
             else:
@@ -173,7 +205,7 @@ class PaymentDesk:
 
     async def stop(self, payment_id: str) -> None:
         """The guest pressed stop on the session page."""
-        async with self._locks[payment_id]:
+        async with self._locked(payment_id):
             payment = await self._store.get(payment_id)
             if payment is None or payment.state != CHARGING or payment.guest_session_id is None:
                 return
@@ -183,7 +215,7 @@ class PaymentDesk:
     async def progress(self, payment_id: str) -> tuple[Payment, dict[str, Any] | None] | None:
         """A payment as it is now, with its session's progress while it runs (and settled
         first if its bill became final); None if there is no such payment."""
-        async with self._locks[payment_id]:
+        async with self._locked(payment_id):
             payment = await self._store.get(payment_id)
             if payment is None:
                 return None
@@ -194,14 +226,16 @@ class PaymentDesk:
         """Take every unsettled payment one step on: missed webhooks, sessions that ended,
         captures or cancels whose answer was lost, holds close to their end."""
         for payment in await self._store.open_payments():
-            async with self._locks[payment.payment_id]:
+            async with self._locked(payment.payment_id):
                 current = await self._store.get(payment.payment_id)
                 if current is None:
                     continue
                 try:
                     await self._step(current)
-                except BridgeError, stripe.StripeError:
-                    _LOGGER.warning("Payment %s: will retry", payment.payment_id, exc_info=True)
+                except (BridgeError, stripe.StripeError) as err:
+                    _LOGGER.warning("Payment %s: will retry: %s", payment.payment_id, err)
+                except Exception:  # one odd payment must not hold up the others
+                    _LOGGER.exception("Payment %s: will retry", payment.payment_id)
 
     async def _step(self, payment: Payment) -> dict[str, Any] | None:
         """One step for a payment in any state; the session's progress when it has one."""
@@ -218,7 +252,8 @@ class PaymentDesk:
         return None
 
     async def _follow_checkout(self, payment: Payment) -> None:
-        """A Checkout Session past its time, or one the guest left: what became of it."""
+        """What became of an open Checkout (a webhook may be late or lost): paid, expired, or
+        past its time (then it is ended)."""
         now = self._now()
         if payment.checkout_id is None:
             if now - payment.created_at > ORPHAN_AFTER:
@@ -226,12 +261,14 @@ class PaymentDesk:
                     payment, "The payment could not be opened; nothing was charged."
                 )
             return
-        if payment.checkout_expires_at is not None and now < payment.checkout_expires_at:
-            return
         status, intent_id = await self._gateway.checkout(payment.checkout_id)
         if status == "complete":
             await self._authorised(payment, intent_id, None)
-        elif status == "expired" or await self._gateway.expire_checkout(payment.checkout_id):
+        elif status == "expired" or (
+            payment.checkout_expires_at is not None
+            and now >= payment.checkout_expires_at
+            and await self._gateway.expire_checkout(payment.checkout_id)
+        ):
             await self._release(payment, "The payment timed out; nothing was charged.")
 
     async def _release(self, payment: Payment, note: str) -> None:
@@ -305,24 +342,59 @@ class PaymentDesk:
         )
 
     async def _follow_session(self, payment: Payment) -> dict[str, Any] | None:
-        """A running session: settle it once its bill is final, or as its hold runs out."""
+        """A running session: settle it once its bill is final, when its charger fails, or
+        as the card hold runs out."""
         assert payment.guest_session_id is not None
         session = await self._bridge.session(payment.guest_session_id)
-        energy = None if session["energy_kwh"] is None else Decimal(session["energy_kwh"])
-        cost = None if session["cost"] is None else Decimal(session["cost"])
+        energy = Decimal(session["energy_kwh"] or 0)
+        cost = Decimal(session["cost"] or 0)
         if session["state"] == "cancelled":
             await self._cancel(payment, "No car started charging; nothing was charged.")
-        elif session["final"] and energy is not None and cost is not None:
+            return session
+        if session["final"]:
             await self._settle(payment, energy, cost)
-        else:
-            deadline = payment.capture_before or payment.created_at + DEFAULT_HOLD_LIFE
-            now = self._now()
-            if now >= deadline - STOP_BEFORE and session["state"] in ("waiting", "charging"):
-                _LOGGER.warning("Payment %s: the card hold ends soon: stopping", payment.payment_id)
-                session = await self._bridge.stop_session(payment.guest_session_id)
+            return session
+        now = self._now()
+        deadline = payment.capture_before or payment.created_at + DEFAULT_HOLD_LIFE
+        if now >= deadline - STOP_BEFORE:
+            _LOGGER.warning("Payment %s: the card hold ends soon: stopping", payment.payment_id)
+            await self._stop_if_running(payment, session)
             if now >= deadline - LAST_CHANCE:
-                await self._settle(payment, energy or Decimal(0), cost or Decimal(0))
+                await self._settle(payment, energy, cost)
+            return session
+        since = await self._out_of_order(payment, now)
+        if since is not None and energy <= 0 and now - since >= NO_ENERGY_GRACE:
+            await self._stop_if_running(payment, session)
+            await self._cancel(
+                payment, "The charger failed before delivering energy; nothing was charged."
+            )
+        elif since is not None and now - since >= OUT_OF_ORDER_SETTLE:
+            _LOGGER.warning(
+                "Payment %s: the charger is out of order: taking what was delivered",
+                payment.payment_id,
+            )
+            await self._stop_if_running(payment, session)
+            await self._settle(payment, energy, cost)
         return session
+
+    async def _out_of_order(self, payment: Payment, now: datetime) -> datetime | None:
+        """Since when the payment's connector is offline, faulted or out of service (as this
+        kiosk has seen it); None while it is fine."""
+        connector = await self._bridge.connector(payment.charger_id, payment.connector_id)
+        if connector is not None and connector["state"] not in OUT_OF_ORDER:
+            self._out_of_order_since.pop(payment.payment_id, None)
+            return None
+        return self._out_of_order_since.setdefault(payment.payment_id, now)
+
+    async def _stop_if_running(self, payment: Payment, session: dict[str, Any]) -> None:
+        """Ask the integration to stop the session; a charger that cannot take the stop now
+        gets it when it is back, so a refusal does not hold up the settling."""
+        if session["state"] not in ("waiting", "charging") or payment.guest_session_id is None:
+            return
+        try:
+            await self._bridge.stop_session(payment.guest_session_id)
+        except BridgeError as err:
+            _LOGGER.warning("Payment %s: stop not taken now: %s", payment.payment_id, err)
 
     async def _settle(self, payment: Payment, energy: Decimal, cost: Decimal) -> None:
         """Take the cost (never more than the hold); nothing when no energy was delivered."""
@@ -375,6 +447,12 @@ class PaymentDesk:
                 )
             await self._store.advance(payment.payment_id, (CAPTURING,), CAPTURED)
             _LOGGER.info("Payment %s: captured %s", payment.payment_id, payment.captured)
+        elif authorisation.status == "requires_capture":
+            _LOGGER.error(
+                "Payment %s: Stripe refused to capture %s; trying again later",
+                payment.payment_id,
+                amount,
+            )
         elif authorisation.status == "canceled":
             _LOGGER.error("Payment %s: the card hold ended before capture", payment.payment_id)
             await self._store.advance(

@@ -461,7 +461,7 @@ async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
     charger.answers["RemoteStopTransaction"] = {"status": "Rejected"}
     await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_000)
     guest = kiosk_entry.runtime_data.central.guests.sessions[session["session_id"]]
-    await until(lambda: guest.cap_hit and not guest.stopping, "the first stop, refused")
+    await until(lambda: guest.must_stop and not guest.stopping, "the first stop, refused")
     assert [a for a, _ in charger.received_calls].count("RemoteStopTransaction") == 1
     del charger.answers["RemoteStopTransaction"]
     await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_500)

@@ -20,16 +20,23 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from custom_components.ev_charging.const import CONF_PRICE_PER_KWH, CONF_SESSION_FEE
+from custom_components.ev_charging.const import (
+    CONF_IDLE_FEE,
+    CONF_IDLE_GRACE,
+    CONF_PRICE_PER_KWH,
+    CONF_SESSION_FEE,
+)
 from custom_components.ev_charging.ledger import BillRecord
 from fake_stripe.server import FakeStripe
 from kiosk.app import DESK, STORE, create_app
+from kiosk.bridge import BridgeError
 from kiosk.config import KioskConfig, StripeSettings
 from kiosk.payments import PaymentDesk
 from kiosk.store import CANCELLED, CAPTURED, CAPTURING, CHARGING, CHECKOUT, RELEASED, Payment
 from simulator.charger import SimulatedCharger
 
 from .conftest import SCREENSHOTS, ChargerFactory
+from .helpers import until
 from .test_billing import add_tariff
 from .test_kiosk_api import eventually
 
@@ -523,3 +530,112 @@ async def test_a_guest_pays_and_charges_on_a_phone(
     assert "Receipt" in receipt
     assert f"{payment.captured:.2f} EUR" in receipt
     assert (SCREENSHOTS / "receipt.png").stat().st_size > 1000
+
+
+async def test_a_charger_lost_before_any_energy_releases_the_hold(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The car started, nothing flowed, the charger went offline: two minutes later the hold
+    is released (not days later), and the session is to be stopped when the charger is back."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    charger.stalled.add(1)  # charging, but no power
+    payment_id = await site.scan_and_pay()
+    await until(lambda: 1 in charger.transactions, "the transaction")
+    await charger.close()
+    await until(lambda: not kiosk_entry.runtime_data.central.chargers["CP-1"].connected, "offline")
+    await site.desk.reconcile()
+    assert (await site.payment(payment_id)).state == CHARGING
+    freezer.tick(timedelta(minutes=3))
+    await site.desk.reconcile()
+    payment = await site.payment(payment_id)
+    assert payment.state == CANCELLED
+    assert payment.note == "The charger failed before delivering energy; nothing was charged."
+    assert intent_of(site, payment)["status"] == "canceled"
+    assert payment.guest_session_id is not None
+    guest = kiosk_entry.runtime_data.central.guests.sessions[payment.guest_session_id]
+    assert guest.must_stop  # sent with the charger's next reading
+
+
+async def test_a_charger_offline_when_the_card_hold_ends_is_settled_in_time(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """The card's capture_before is near and the charger is unreachable (the stop cannot
+    reach it): what was delivered is captured anyway, before the hold lapses."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    payment_id = await site.scan_and_pay()
+    await eventually(lambda: costs_something(site, payment_id), "energy delivered")
+    await charger.close()
+    assert site.kiosk is not None
+    soon = site.desk.now() + timedelta(minutes=30)
+    await site.kiosk.app[STORE].update(payment_id, capture_before=soon)
+    await site.desk.reconcile()
+    payment = await site.payment(payment_id)
+    assert payment.state == CAPTURED
+    assert payment.captured is not None
+    assert payment.captured > 0
+    assert intent_of(site, payment)["amount_received"] == minor(payment.captured)
+
+
+async def test_lost_answers_and_webhooks_do_not_cost_the_guest(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """No webhook arrives: the success page asks Stripe and the session starts. The answer to
+    the start is lost: asking again finds the session (its hold used up), and the card is not
+    released while the car charges."""
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
+    site.fake.webhook_url = None
+    bridge = site.desk._bridge
+    start = bridge.start_session
+
+    async def answer_lost(hold_id: str, cap: Decimal, reference: str) -> dict[str, Any]:
+        await start(hold_id, cap, reference)
+        raise BridgeError(0, "TimeoutError")
+
+    bridge.start_session = answer_lost  # type: ignore[method-assign]
+    payment_id = await site.scan_and_pay()
+    assert "Your card is held. Starting the charger" in await site.page(payment_id)
+    await until(lambda: 1 in charger.transactions, "the car charges")
+    bridge.start_session = start  # type: ignore[method-assign]
+    await site.desk.reconcile()
+    payment = await site.payment(payment_id)
+    assert payment.state == CHARGING
+    assert intent_of(site, payment)["status"] == "requires_capture"
+    starts = [a for a, _ in charger.received_calls if a == "RemoteStartTransaction"]
+    assert len(starts) == 1
+
+
+async def test_a_disconnect_after_the_stop_ends_the_idle_fee(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """Stopped, still plugged in, then the charger drops off: the bill is final at once; no
+    idle fee runs on while nobody can see the car leave."""
+    charger = await charger_ready(
+        hass, kiosk_entry, make_charger, **{CONF_IDLE_FEE: "60", CONF_IDLE_GRACE: 0}
+    )
+    payment_id = await site.scan_and_pay()
+    await eventually(lambda: costs_something(site, payment_id), "energy delivered")
+    await charger.stop_transaction(charger.transactions[1], reason="Local")
+    await charger.status(1, "Finishing")
+    await charger.close()
+
+    async def settled() -> bool:
+        await site.desk.reconcile()
+        return (await site.payment(payment_id)).state == CAPTURED
+
+    await eventually(settled, "captured")
+    bill = await bill_of(kiosk_entry, payment_id)
+    assert bill.idle_fee < Decimal("1.00")  # seconds at 60 a minute, not minutes
+    assert (await site.payment(payment_id)).captured == bill.gross

@@ -330,6 +330,10 @@ class SessionsView(KioskView):
         """201 with the session; 400 bad request; 404 no such hold; 409 the charger refused."""
         central = self.central(request)
         data = await self.body(request, SESSION_SCHEMA)
+        if (started := central.guests.by_reference(data["reference"])) is not None:
+            # The kiosk asking again (an answer lost): the same session, though its hold
+            # may be used up by now.
+            return self.json(await session_json(central, started), status_code=201)
         hold = central.holds.get(data["hold_id"])
         if hold is None:
             return self.json({"error": "unknown_hold"}, status_code=404)

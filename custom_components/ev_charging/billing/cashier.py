@@ -280,6 +280,16 @@ class Cashier:
         else:
             await self._checkpoint(open_bill)
 
+    async def charger_lost(self, charger_id: str, at: datetime) -> None:
+        """A charger dropped its connection: the bills of its stopped sessions are final now,
+        as for a charger out of order (it may not report the unplugging for a long time)."""
+        for (owner, _), transaction_id in list(self._by_connector.items()):
+            open_bill = self.open.get(transaction_id)
+            if owner != charger_id or open_bill is None or open_bill.stop is None:
+                continue
+            open_bill.idle.status("Unavailable", at)
+            await self._finish(open_bill)
+
     async def session_stopped(self, transaction: TransactionRecord) -> None:
         """StopTransaction: meterStop closes the energy; idle time may still run.
 

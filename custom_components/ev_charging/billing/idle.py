@@ -4,8 +4,8 @@ The car stops drawing when the connector reports SuspendedEV, when the power rea
 zero, or when the transaction stops. The idle fee counts from that moment plus the tariff's
 grace period, until the car draws again or the connector is Available (unplugged) — which
 can be well after StopTransaction; only then is the session's bill final. A connector Faulted
-or Unavailable after the stop ends it too: the charger keeps the car there, not its driver
-(and a faulted charger may never report the unplugging).
+or Unavailable after the stop (or its charger disconnecting) ends it too: the charger keeps
+the car there, not its driver, and may not report the unplugging for a long time.
 """
 
 from dataclasses import dataclass

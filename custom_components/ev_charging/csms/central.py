@@ -457,6 +457,7 @@ class CentralSystem:
                 if not self._stopping:
                     charger.health.disconnected(self.now())
                     self.check_health(charger)
+                    self.background(self.cashier.charger_lost(charger_id, self.now()))
                 self._report_security()
                 charger.notify()
         return websocket

@@ -50,10 +50,11 @@ class GuestSession:
     state: str = WAITING
     last_gross: Decimal | None = None
     """The cost at the previous reading: the last interval's cost sets the margin."""
-    cap_hit: bool = False
-    """The cap was reached: every later reading stops the session until the charger agrees."""
+    must_stop: bool = False
+    """The cap was reached, or the kiosk asked: every later reading stops the session until
+    the charger agrees (a charger offline at the time is stopped when it is back)."""
     stopping: bool = False
-    """A stop for the cap is on its way (a refused or lost one is sent again)."""
+    """A stop is on its way (a refused or lost one is sent again)."""
 
     def row(self) -> dict[str, Any]:
         """As the ledger stores it."""
@@ -94,6 +95,7 @@ class GuestBook:
         self._now = now
         self.sessions: dict[str, GuestSession] = {}
         self._by_tag: dict[str, GuestSession] = {}
+        self._by_reference: dict[str, GuestSession] = {}
         self._by_transaction: dict[int, GuestSession] = {}
 
     async def load(self) -> None:
@@ -104,11 +106,16 @@ class GuestBook:
     def _index(self, session: GuestSession) -> None:
         self.sessions[session.session_id] = session
         self._by_tag[session.id_tag.casefold()] = session
+        self._by_reference[session.reference] = session
         if session.transaction_id is not None:
             self._by_transaction[session.transaction_id] = session
 
     async def _save(self, session: GuestSession) -> None:
         await self._ledger.save_guest_session(session.row())
+
+    def by_reference(self, reference: str) -> GuestSession | None:
+        """The session a payment started, if it started one (its hold may be gone by now)."""
+        return self._by_reference.get(reference)
 
     def by_transaction(self, transaction_id: int) -> GuestSession | None:
         """The guest session of a transaction, if it is one."""
@@ -193,8 +200,9 @@ class GuestBook:
             await self._save(session)
 
     def cap_reached(self, transaction_id: int, gross: Decimal) -> bool:
-        """Whether a new cost reading leaves too little room under the cap (and no stop is on
-        its way already): then the caller stops the session and reports with stop_sent."""
+        """Whether the session must stop now: the new cost leaves too little room under the
+        cap, or it was stopped before and the charger has not agreed yet (and no stop is on
+        its way already). The caller stops it and reports with stop_sent."""
         session = self._by_transaction.get(transaction_id)
         if session is None or session.state != CHARGING or session.stopping:
             return False
@@ -205,9 +213,9 @@ class GuestBook:
             else max(Decimal(0), gross - session.last_gross)
         )
         session.last_gross = gross
-        if not session.cap_hit and gross + CAP_MARGIN_INTERVALS * step < session.cap:
+        if not session.must_stop and gross + CAP_MARGIN_INTERVALS * step < session.cap:
             return False
-        session.cap_hit = session.stopping = True
+        session.must_stop = session.stopping = True
         _LOGGER.info(
             "%s: guest session %s at %s of a %s cap: stopping it",
             session.charger_id,
@@ -229,7 +237,14 @@ class GuestBook:
             await self._save(session)
             return
         if session.state == CHARGING and session.transaction_id is not None:
-            await self._send(
-                session.charger_id,
-                call.RemoteStopTransaction(transaction_id=session.transaction_id),
-            )
+            # Stopped for good: a charger that does not take the stop now gets it again
+            # with its next reading.
+            session.must_stop = session.stopping = True
+            try:
+                await self._send(
+                    session.charger_id,
+                    call.RemoteStopTransaction(transaction_id=session.transaction_id),
+                )
+            except CommandError:
+                session.stopping = False
+                raise
