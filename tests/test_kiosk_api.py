@@ -424,6 +424,32 @@ async def test_paid_session_and_its_cap_survive_a_restart(
     )
 
 
+async def test_a_hold_survives_a_restart(
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Home Assistant restarts while the guest pays: the hold (and the charger's reservation)
+    is still there, and the payment starts the session with it; a started session is found
+    again by its payment's reference even though its hold is used up."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    await charger.connect()
+    assert (await kiosk.call("GET", f"/holds/{hold['hold_id']}"))[0] == 200
+    assert (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "reserved"
+    body = {"hold_id": hold["hold_id"], "cap": "10.00", "reference": "p1"}
+    status, session = await kiosk.call("POST", "/sessions", body)
+    assert (status, session["state"]) == (201, "waiting")
+    await until(lambda: 1 in charger.transactions, "the car charges")
+    assert (await kiosk.call("GET", f"/holds/{hold['hold_id']}"))[0] == 404  # used
+    status, again = await kiosk.call("POST", "/sessions", body)
+    assert (status, again["session_id"]) == (201, session["session_id"])
+    assert [r["hold_id"] for r in await kiosk_entry.runtime_data.ledger.load_holds()] == []
+
+
 async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
     hass: HomeAssistant,
     kiosk: Kiosk,

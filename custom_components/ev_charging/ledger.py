@@ -204,7 +204,21 @@ MIGRATIONS: tuple[str, ...] = (
         state TEXT NOT NULL
     );
     """,
+    """
+    -- Connectors held for a guest who is paying: kept over a restart, as the charger keeps
+    -- its reservation, so the guest's payment can still start the session.
+    CREATE TABLE holds (
+        hold_id TEXT PRIMARY KEY,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        reservation_id INTEGER
+    );
+    """,
 )
+
+HOLD_COLUMNS = ("hold_id", "charger_id", "connector_id", "id_tag", "expires_at", "reservation_id")
 
 
 GUEST_COLUMNS = (
@@ -1106,6 +1120,35 @@ class Ledger:
                 for row in c.execute(
                     f"SELECT {', '.join(GUEST_COLUMNS)} FROM guest_sessions ORDER BY created_at"
                 )
+            ]
+        )
+
+    def save_hold(self, row: Mapping[str, Any]) -> asyncio.Future[None]:
+        """Keep a hold (the columns of holds, by name)."""
+        return self.submit(
+            _execute(
+                f"INSERT OR REPLACE INTO holds ({', '.join(HOLD_COLUMNS)})"
+                f" VALUES ({', '.join('?' for _ in HOLD_COLUMNS)})",
+                tuple(row[column] for column in HOLD_COLUMNS),
+            )
+        )
+
+    def delete_holds(self, *hold_ids: str) -> asyncio.Future[None]:
+        """Forget holds used, released or expired."""
+        return self.submit(
+            _execute(
+                "DELETE FROM holds WHERE hold_id = ?",
+                [(hold_id,) for hold_id in hold_ids],
+                many=True,
+            )
+        )
+
+    def load_holds(self) -> asyncio.Future[list[dict[str, Any]]]:
+        """Every hold kept."""
+        return self.submit(
+            lambda c: [
+                dict(zip(HOLD_COLUMNS, row, strict=True))
+                for row in c.execute(f"SELECT {', '.join(HOLD_COLUMNS)} FROM holds")
             ]
         )
 

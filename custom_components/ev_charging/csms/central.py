@@ -111,6 +111,7 @@ class CentralSystem:
         self._stopping = False
         self._lasting: dict[str, frozenset[ProblemKey]] = {}
         self.holds = HoldBook(
+            ledger,
             lambda charger_id, payload: self.command(charger_id, payload, require_agreement=False),
             now,
         )
@@ -149,6 +150,7 @@ class CentralSystem:
                     state.last_transaction = transaction
         await self.cashier.load()
         await self.guests.load()
+        await self.holds.load()
         for guest in self.guests.sessions.values():
             if guest.transaction_id is not None:
                 # Checkpoints written before a restart may lack it.
@@ -732,7 +734,7 @@ class CentralSystem:
             await self.cashier.session_started(charger.charger_id, transaction, account)
         if guest is not None:
             self.cashier.mark_paid(transaction.transaction_id, guest.reference, guest.cap)
-            self.holds.consume(guest.id_tag)
+            await self.holds.consume(guest.id_tag)
         charger.notify()
         self.listener.charger_event(
             charger,

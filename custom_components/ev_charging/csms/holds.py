@@ -1,8 +1,8 @@
 """Connectors held for a guest while they pay: a ReserveNow where the charger takes one,
 otherwise a hold kept here. Either way a second guest cannot take the same connector.
 
-Plain Python, no Home Assistant. Holds live in memory: a restart of Home Assistant drops the
-kiosk-side ones, and a charger's reservation ends by itself at its expiry.
+Plain Python, no Home Assistant. Holds are kept in the ledger, so a restart of Home Assistant
+keeps them, as the charger keeps its reservation: the guest's payment still starts the session.
 """
 
 import contextlib
@@ -14,6 +14,7 @@ from typing import Any
 
 from ocpp.v16 import call
 
+from ..ledger import Ledger
 from .commands import CommandError
 
 # OCPP 1.6 idTag: at most 20 characters. "G" and 19 hex digits: one-time, unguessable.
@@ -34,6 +35,17 @@ class Hold:
     reservation_id: int | None
     """The charger's reservation, or None when only we hold the connector."""
 
+    def row(self) -> dict[str, Any]:
+        """As the ledger keeps it."""
+        return {
+            "hold_id": self.hold_id,
+            "charger_id": self.charger_id,
+            "connector_id": self.connector_id,
+            "id_tag": self.id_tag,
+            "expires_at": self.expires_at.isoformat(),
+            "reservation_id": self.reservation_id,
+        }
+
 
 class HoldRefused(Exception):
     """The connector cannot be held; `reason` says why (a translation-friendly key)."""
@@ -50,10 +62,30 @@ type SendCommand = Callable[[str, Any], Awaitable[Any]]
 class HoldBook:
     """The holds in force."""
 
-    def __init__(self, send: SendCommand, now: Callable[[], datetime]) -> None:
+    def __init__(self, ledger: Ledger, send: SendCommand, now: Callable[[], datetime]) -> None:
+        self._ledger = ledger
         self._send = send
         self._now = now
         self._holds: dict[str, Hold] = {}
+
+    async def load(self) -> None:
+        """Bring back the holds still in force; forget the others."""
+        now, ended = self._now(), []
+        for row in await self._ledger.load_holds():
+            hold = Hold(
+                row["hold_id"],
+                row["charger_id"],
+                row["connector_id"],
+                row["id_tag"],
+                datetime.fromisoformat(row["expires_at"]),
+                row["reservation_id"],
+            )
+            if hold.expires_at > now:
+                self._holds[hold.hold_id] = hold
+            else:
+                ended.append(hold.hold_id)
+        if ended:
+            await self._ledger.delete_holds(*ended)
 
     def held(self, charger_id: str, connector_id: int) -> Hold | None:
         """The hold on this connector, if one is in force."""
@@ -107,19 +139,22 @@ class HoldBook:
             placeholder.hold_id, charger_id, connector_id, id_tag, expires_at, reservation_id
         )
         self._holds[hold.hold_id] = hold
+        await self._ledger.save_hold(hold.row())
         return hold
 
-    def consume(self, id_tag: str) -> None:
+    async def consume(self, id_tag: str) -> None:
         """The guest's session started: their hold (and reservation) is used."""
         for hold in list(self._holds.values()):
             if hold.id_tag == id_tag:
                 del self._holds[hold.hold_id]
+                await self._ledger.delete_holds(hold.hold_id)
 
     async def release(self, hold_id: str) -> bool:
         """End a hold (the guest gave up); False if there was none."""
         hold = self._holds.pop(hold_id, None)
         if hold is None:
             return False
+        await self._ledger.delete_holds(hold_id)
         if hold.reservation_id is not None and hold.expires_at > self._now():
             # If the charger does not answer, the reservation ends at its expiry anyway.
             with contextlib.suppress(CommandError):
