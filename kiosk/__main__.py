@@ -1,21 +1,35 @@
-"""Run the kiosk: python -m kiosk (settings from EV_CHARGING_* environment variables)."""
+"""Run the kiosk: python -m kiosk [--config FILE] (settings from EV_CHARGING_* variables)."""
 
+import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 import voluptuous as vol
 from aiohttp import web
 
 from .app import create_app
-from .config import KioskConfig
+from .config import KioskConfig, read_settings_file
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Read the settings, then serve until stopped."""
+    parser = argparse.ArgumentParser(prog="python -m kiosk", description=__doc__)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a file of NAME=value lines (the same names; environment variables win)",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings: dict[str, str] = {}
     try:
-        config = KioskConfig.from_env(os.environ)
+        if args.config is not None:
+            settings = read_settings_file(args.config.read_text(encoding="utf-8"))
+        config = KioskConfig.from_env({**settings, **os.environ})
+    except OSError as err:
+        sys.exit(f"kiosk: cannot read {args.config}: {err.strerror}")
     except vol.Invalid as err:
         sys.exit(f"kiosk: bad settings: {err}")
     web.run_app(create_app(config), port=config.port, access_log=None)

@@ -105,3 +105,17 @@ class KioskConfig:
                 else None
             ),
         )
+
+
+def read_settings_file(text: str) -> dict[str, str]:
+    """NAME=value lines, as in an env file (`docker run --env-file`); # starts a comment."""
+    settings = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip():
+            raise vol.Invalid(f"line {number}: NAME=value expected")
+        settings[name.strip()] = value.strip().strip("\"'")
+    return settings

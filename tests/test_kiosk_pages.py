@@ -1,6 +1,7 @@
 """The kiosk app against the real integration: connector pages, the sticker sheet, settings."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import voluptuous as vol
@@ -17,7 +18,7 @@ from custom_components.ev_charging.const import (
 )
 from kiosk.__main__ import main
 from kiosk.app import create_app
-from kiosk.config import KioskConfig
+from kiosk.config import KioskConfig, StripeSettings, read_settings_file
 from kiosk.pages import price_words
 from kiosk.qr import qr_svg
 
@@ -178,4 +179,32 @@ def test_kiosk_refuses_to_start_with_bad_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("EV_CHARGING_HA_URL", "http://homeassistant.local:8123")
     monkeypatch.setenv("EV_CHARGING_KIOSK_PUBLIC_URL", PUBLIC)
     with pytest.raises(SystemExit, match="kiosk: bad settings: required key not provided"):
-        main()
+        main([])
+
+
+def test_settings_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config reads NAME=value lines; the environment wins; mistakes are named."""
+    settings = tmp_path / "kiosk.env"
+    settings.write_text(
+        "# the kiosk\n"
+        "EV_CHARGING_HA_URL=http://homeassistant.local:8123\n"
+        f"EV_CHARGING_KIOSK_KEY='evk_{'k' * 40}'\n"
+        f"EV_CHARGING_KIOSK_PUBLIC_URL={PUBLIC}\n"
+        "EV_CHARGING_STRIPE_API_KEY=sk_test_x\n"
+        "EV_CHARGING_STRIPE_WEBHOOK_SECRET=whsec_x\n"
+    )
+    read = read_settings_file(settings.read_text())
+    config = KioskConfig.from_env(read)
+    assert config.stripe == StripeSettings("sk_test_x", "whsec_x", "https://api.stripe.com")
+    assert config.kiosk_key == "evk_" + "k" * 40
+    with pytest.raises(vol.Invalid, match="line 2"):
+        read_settings_file("A=1\nnonsense\n")
+    # A Stripe key without its webhook secret is refused (payments would never start).
+    del read["EV_CHARGING_STRIPE_WEBHOOK_SECRET"]
+    with pytest.raises(vol.Invalid):
+        KioskConfig.from_env(read)
+    monkeypatch.setenv("EV_CHARGING_KIOSK_PUBLIC_URL", "not a url")
+    with pytest.raises(SystemExit, match="EV_CHARGING_KIOSK_PUBLIC_URL"):
+        main(["--config", str(settings)])
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["--config", str(tmp_path / "missing.env")])

@@ -169,7 +169,7 @@ async def test_a_month_of_sessions(
     lines = unit1_csv.splitlines()
     assert lines[0] == (
         "session,charger,connector,id_tag,started,stopped,energy_kwh,energy_cost,session_fee,"
-        "idle_fee,net_EUR,tax_EUR,gross_EUR,tariff,flags"
+        "idle_fee,net_EUR,tax_EUR,gross_EUR,tariff,flags,payment"
     )
     unit1 = [s for s in listed if s["account"] == "Unit 1"]
     assert len(lines) == len(unit1) + 2
@@ -190,6 +190,7 @@ async def test_a_month_of_sessions(
             session["gross"],
             "Residents v1",
             "",
+            "",  # residents do not pay at the kiosk
         ]
     total = lines[-1].split(",")
     assert total[0] == "total"

@@ -337,6 +337,10 @@ class SessionsView(KioskView):
         hold = central.holds.get(data["hold_id"])
         if hold is None:
             return self.json({"error": "unknown_hold"}, status_code=404)
+        if central.cashier.tariff_for(hold.charger_id, GUEST_ACCOUNT) is None:
+            # The guest tariff went while the guest paid: no bill, so no cap to keep.
+            await central.holds.release(hold.hold_id)
+            return self.json({"error": "no_tariff"}, status_code=409)
         try:
             session = await central.guests.start(hold, data["cap"], data["reference"])
         except HoldUsed:

@@ -57,6 +57,8 @@ class StatementLine:
             "tariff_version": b.tariff["version"],
             "stop_reason": t.stop_reason,
             "flags": sorted(b.flags),
+            # A guest's payment at the kiosk (its id is in the Stripe payment's metadata).
+            "payment_reference": b.payment_reference,
         }
 
 
@@ -178,6 +180,7 @@ class Statement:
                 f"gross_{self.currency}",
                 "tariff",
                 "flags",
+                "payment",
             ]
         )
         for line in lines:
@@ -199,6 +202,7 @@ class Statement:
                     b.gross,
                     f"{b.tariff['name']} v{b.tariff['version']}",
                     " ".join(sorted(b.flags)),
+                    b.payment_reference or "",
                 ]
             )
         totals = self.totals(lines)
@@ -217,6 +221,7 @@ class Statement:
                 totals.net,
                 totals.tax,
                 totals.gross,
+                "",
                 "",
                 "",
             ]
