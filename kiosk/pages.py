@@ -227,7 +227,7 @@ def session_page(
             if waiting
             else "Charging."
             if session["state"] == "charging"
-            else "Finishing: your receipt follows in a moment."
+            else "Charging has stopped. Unplug your car: your receipt follows."
         )
         rows = [
             ("Energy", f"{energy} kWh"),

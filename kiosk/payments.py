@@ -209,7 +209,13 @@ class PaymentDesk:
             payment = await self._store.get(payment_id)
             if payment is None or payment.state != CHARGING or payment.guest_session_id is None:
                 return
-            await self._bridge.stop_session(payment.guest_session_id)
+            try:
+                await self._bridge.stop_session(payment.guest_session_id)
+            except BridgeError as err:
+                if not err.refused:
+                    raise
+                # The charger cannot take it now (offline): it gets it when it is back.
+                _LOGGER.warning("Payment %s: stop not taken now: %s", payment_id, err)
             await self._step(payment)
 
     async def progress(self, payment_id: str) -> tuple[Payment, dict[str, Any] | None] | None:
@@ -293,7 +299,9 @@ class PaymentDesk:
             _LOGGER.warning(
                 "Payment %s: paid after it was released; cancelling", payment.payment_id
             )
-            await self._gateway.cancel(intent_id, payment.payment_id)
+            with contextlib.suppress(stripe.InvalidRequestError):  # cancelled before
+                await self._gateway.cancel(intent_id, payment.payment_id)
+            await self._store.update(payment.payment_id, intent_id=intent_id)
             return
         if payment.state != CHECKOUT:
             return  # handled already
