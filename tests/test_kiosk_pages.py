@@ -72,6 +72,15 @@ async def test_connector_page_shows_state_and_the_full_price(
     assert "Prices include 21 % VAT." in page
     assert "holds 30.00 EUR on your card" in page
 
+    assert "Card payment is not set up at this kiosk." in page
+    assert "Pay by card" not in page
+    # Without Stripe settings there is nothing to pay or follow.
+    for method, path in (
+        ("POST", "/c/CP-1/1/pay"),
+        ("GET", "/s/anything"),
+        ("POST", "/stripe/webhook"),
+    ):
+        assert (await kiosk_client.request(method, path)).status == 404, path
     assert "Out of order." in await (await kiosk_client.get("/c/CP-1/2")).text()
     for path in ("/c/CP-1/3", "/c/NOPE/1", "/c/CP-1/x"):
         response = await kiosk_client.get(path)

@@ -397,7 +397,7 @@ async def test_two_guests_at_once_one_pays_the_other_is_refused(
 ) -> None:
     """Both press pay at the same moment: one goes to Checkout, the other is told no and
     nothing is asked of their card."""
-    await charger_ready(hass, kiosk_entry, make_charger)
+    charger = await charger_ready(hass, kiosk_entry, make_charger)
     url = f"{site.url}/c/CP-1/1/pay"
     first, second = await asyncio.gather(
         site.http.post(url, allow_redirects=False), site.http.post(url, allow_redirects=False)
@@ -406,6 +406,13 @@ async def test_two_guests_at_once_one_pays_the_other_is_refused(
     refused = first if first.status == 409 else second
     assert "Cannot pay here now" in await refused.text()
     assert len(site.fake.checkout_ids()) == 1
+    # Nor can anyone pay at a faulted connector, or follow a session that is not theirs.
+    await charger.fault(1, "GroundFailure")
+    await hass.async_block_till_done()
+    connector = await (await site.http.get(f"{site.url}/c/CP-1/1")).text()
+    assert "Pay by card" not in connector
+    assert (await site.http.post(url, allow_redirects=False)).status == 409
+    assert (await site.http.get(f"{site.url}/s/not-a-payment")).status == 404
 
 
 async def test_guest_gives_up_or_checkout_expires_the_connector_is_released(
