@@ -47,12 +47,18 @@ DEFAULT_HOLD_LIFE = timedelta(days=7)
 # A payment whose Checkout Session never got stored (the kiosk stopped in between) is let go;
 # Stripe's client may retry a slow create for a few minutes before that.
 ORPHAN_AFTER = timedelta(minutes=10)
-# A charger offline, faulted or out of service during a paid session: after this long without
-# any energy delivered the hold is released; with energy, what it cost is taken after the
-# longer wait (the session is stopped either way, when the charger is back at the latest).
-NO_ENERGY_GRACE = timedelta(minutes=2)
-OUT_OF_ORDER_SETTLE = timedelta(minutes=30)
-OUT_OF_ORDER = frozenset({"offline", "faulted", "unavailable"})
+# A paid session whose charger fails is settled after a while (and stopped, when the charger
+# is back at the latest), by (charger offline, any energy delivered): without energy the hold
+# is released, with energy what it cost is taken. A connector Faulted or Unavailable on a
+# charger in touch delivers nothing more: soon. An offline charger may go on charging and
+# report later (OCPP 1.6 chargers queue their messages): later.
+GIVE_UP_AFTER = {
+    (False, False): timedelta(minutes=2),
+    (False, True): timedelta(minutes=30),
+    (True, False): timedelta(minutes=30),
+    (True, True): timedelta(hours=1),
+}
+OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
 
 
 class NotPayable(Exception):
@@ -370,26 +376,29 @@ class PaymentDesk:
             if now >= deadline - LAST_CHANCE:
                 await self._settle(payment, energy, cost)
             return session
-        since = await self._out_of_order(payment, now)
-        if since is not None and energy <= 0 and now - since >= NO_ENERGY_GRACE:
+        since = self._out_of_order(payment, session, now)
+        offline = not session["charger_online"]
+        if since is not None and now - since >= GIVE_UP_AFTER[offline, energy > 0]:
             await self._stop_if_running(payment, session)
-            await self._cancel(
-                payment, "The charger failed before delivering energy; nothing was charged."
-            )
-        elif since is not None and now - since >= OUT_OF_ORDER_SETTLE:
-            _LOGGER.warning(
-                "Payment %s: the charger is out of order: taking what was delivered",
-                payment.payment_id,
-            )
-            await self._stop_if_running(payment, session)
-            await self._settle(payment, energy, cost)
+            if energy > 0:
+                _LOGGER.warning(
+                    "Payment %s: the charger is %s: taking what was delivered",
+                    payment.payment_id,
+                    "offline" if offline else "out of order",
+                )
+                await self._settle(payment, energy, cost)
+            else:
+                await self._cancel(
+                    payment, "The charger failed before delivering energy; nothing was charged."
+                )
         return session
 
-    async def _out_of_order(self, payment: Payment, now: datetime) -> datetime | None:
-        """Since when the payment's connector is offline, faulted or out of service (as this
-        kiosk has seen it); None while it is fine."""
-        connector = await self._bridge.connector(payment.charger_id, payment.connector_id)
-        if connector is not None and connector["state"] not in OUT_OF_ORDER:
+    def _out_of_order(
+        self, payment: Payment, session: dict[str, Any], now: datetime
+    ) -> datetime | None:
+        """Since when the session's charger is offline or its connector Faulted or Unavailable
+        (as this kiosk has seen it); None while it is fine."""
+        if session["charger_online"] and session["connector_status"] not in OUT_OF_ORDER:
             self._out_of_order_since.pop(payment.payment_id, None)
             return None
         return self._out_of_order_since.setdefault(payment.payment_id, now)
@@ -431,6 +440,7 @@ class PaymentDesk:
             cost=cost,
         )
         if capturing is not None:
+            self._out_of_order_since.pop(payment.payment_id, None)
             await self._send_capture(capturing)
 
     async def _send_capture(self, payment: Payment) -> None:
@@ -476,6 +486,7 @@ class PaymentDesk:
             payment.payment_id, (AUTHORISED, CHARGING), CANCELLING, note=note, **changes
         )
         if cancelling is not None:
+            self._out_of_order_since.pop(payment.payment_id, None)
             await self._send_cancel(cancelling)
 
     async def _send_cancel(self, payment: Payment) -> None:

@@ -450,6 +450,36 @@ async def test_a_hold_survives_a_restart(
     assert [r["hold_id"] for r in await kiosk_entry.runtime_data.ledger.load_holds()] == []
 
 
+async def test_a_stop_the_charger_could_not_take_is_sent_when_it_is_back(
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """The guest stops while the charger is offline: refused for now, but kept (over a
+    restart of Home Assistant too) and sent once the charger is back."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available")
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    body = {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p1"}
+    _, session = await kiosk.call("POST", "/sessions", body)
+    path = f"/sessions/{session['session_id']}"
+
+    async def charging() -> bool:
+        return (await kiosk.call("GET", path))[1]["state"] == "charging"
+
+    await eventually(charging, "charging")
+    await charger.close()
+    status, refused = await kiosk.call("POST", f"{path}/stop")
+    assert (status, refused["error"]) == (409, "not_stopped")
+    assert not any(a == "RemoteStopTransaction" for a, _ in charger.received_calls)
+    assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
+    await hass.async_block_till_done()
+    await charger.connect()
+    await until(
+        lambda: any(a == "RemoteStopTransaction" for a, _ in charger.received_calls),
+        "the stop, once the charger is back",
+    )
+
+
 async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
     hass: HomeAssistant,
     kiosk: Kiosk,

@@ -298,6 +298,8 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
                     "final": stored[0].final,
                 }
     tariff = central.cashier.tariff_for(session.charger_id, GUEST_ACCOUNT)
+    charger = central.chargers.get(session.charger_id)
+    connector = None if charger is None else charger.connectors.get(session.connector_id)
     return {
         "session_id": session.session_id,
         "reference": session.reference,
@@ -310,6 +312,10 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
         "energy_kwh": None if bill is None else str(bill["energy_wh"] / 1000),
         "cost": None if bill is None else str(bill["gross"]),
         "final": bill is not None and bill["final"],
+        # What the kiosk needs to tell a charger that failed from one that went quiet: an
+        # offline charger may still be charging (it reports when it is back).
+        "charger_online": charger is not None and charger.connected,
+        "connector_status": None if connector is None else connector.status,
     }
 
 

@@ -216,6 +216,10 @@ MIGRATIONS: tuple[str, ...] = (
         reservation_id INTEGER
     );
     """,
+    """
+    -- A paid session the guest (or the kiosk) stopped: kept until the charger takes the stop.
+    ALTER TABLE guest_sessions ADD COLUMN must_stop INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 HOLD_COLUMNS = ("hold_id", "charger_id", "connector_id", "id_tag", "expires_at", "reservation_id")
@@ -231,6 +235,7 @@ GUEST_COLUMNS = (
     "created_at",
     "transaction_id",
     "state",
+    "must_stop",
 )
 
 

@@ -158,6 +158,7 @@ class Cashier:
         if transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
             open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
             open_bill.pricer.add([open_bill.stop])
+            open_bill.idle.transaction_stopped = True
         open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN, FOREIGN_READINGS}
 
     def configure(self, settings: BillingSettings) -> None:
@@ -280,14 +281,20 @@ class Cashier:
         else:
             await self._checkpoint(open_bill)
 
-    async def charger_lost(self, charger_id: str, at: datetime) -> None:
-        """A charger dropped its connection: the bills of its stopped sessions are final now,
-        as for a charger out of order (it may not report the unplugging for a long time)."""
-        for (owner, _), transaction_id in list(self._by_connector.items()):
-            open_bill = self.open.get(transaction_id)
-            if owner != charger_id or open_bill is None or open_bill.stop is None:
-                continue
-            open_bill.idle.status("Unavailable", at)
+    def _stopped_bills(self, charger_id: str) -> list[OpenBill]:
+        """The bills of a charger's stopped sessions whose car may still be plugged in."""
+        bills = (self.open.get(t) for (c, _), t in self._by_connector.items() if c == charger_id)
+        return [b for b in bills if b is not None and b.stop is not None]
+
+    def awaits_unplug(self, charger_id: str) -> bool:
+        """Whether a stopped session of this charger still counts idle time."""
+        return bool(self._stopped_bills(charger_id))
+
+    async def charger_lost(self, charger_id: str, since: datetime) -> None:
+        """A charger has stayed offline: the bills of its stopped sessions are final, their
+        idle time counted until it went (it may not report the unplugging for a long time)."""
+        for open_bill in self._stopped_bills(charger_id):
+            open_bill.idle.end(since)
             await self._finish(open_bill)
 
     async def session_stopped(self, transaction: TransactionRecord) -> None:
@@ -362,6 +369,8 @@ class Cashier:
 
     async def _finish(self, open_bill: OpenBill) -> None:
         transaction = open_bill.transaction
+        if open_bill.idle.unplugged_at is None:  # a final bill always says when it ended
+            open_bill.idle.end(self.now())
         del self.open[transaction.transaction_id]
         key = (transaction.charger_id, transaction.connector_id)
         if self._by_connector.get(key) == transaction.transaction_id:

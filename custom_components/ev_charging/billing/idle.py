@@ -4,8 +4,9 @@ The car stops drawing when the connector reports SuspendedEV, when the power rea
 zero, or when the transaction stops. The idle fee counts from that moment plus the tariff's
 grace period, until the car draws again or the connector is Available (unplugged) — which
 can be well after StopTransaction; only then is the session's bill final. A connector Faulted
-or Unavailable after the stop (or its charger disconnecting) ends it too: the charger keeps
-the car there, not its driver, and may not report the unplugging for a long time.
+or Unavailable after the stop ends it too, as does its charger staying offline after the stop
+(from the moment it went): the charger keeps the car there, not its driver, and may not report
+the unplugging for a long time.
 """
 
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class IdleClock:
         elif status in _STOPPED_DRAWING:
             self._not_drawing(at)
         elif status == "Available" or (self.out_of_order and self.transaction_stopped):
-            self._end(at)
+            self.end(at)
 
     def power(self, kilowatts: Decimal, at: datetime) -> None:
         """A power reading of the session's connector."""
@@ -69,10 +70,10 @@ class IdleClock:
         if self.unplugged_at is None:
             self._not_drawing(at)
             if self.out_of_order:
-                self._end(at)
+                self.end(at)
 
-    def _end(self, at: datetime) -> None:
-        """Unplugged (or kept by a charger out of order): the idle time is final now."""
+    def end(self, at: datetime) -> None:
+        """Unplugged (or kept by a charger out of order or gone): the idle time is final."""
         self._drawing(at)
         self.unplugged_at = at
 

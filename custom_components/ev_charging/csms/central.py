@@ -47,6 +47,9 @@ UPTIME_WINDOW = timedelta(days=30)
 # Problem intervals are written in batches this often: a thousand chargers dropping at once
 # (a switch restarting) then make one ledger write, not a thousand event-loop wake-ups.
 PROBLEM_LOG_DELAY = 0.5
+# A charger offline this long after a session stopped ends that session's idle time (a brief
+# drop does not: the car may still be there when it is back).
+GONE_ENDS_IDLE = timedelta(minutes=10)
 # What counts as the owner taking a connector out of service, and back.
 AVAILABILITY_DONE = frozenset({"Accepted", "Scheduled"})
 
@@ -344,7 +347,19 @@ class CentralSystem:
             self.listener.lasting_problems(charger, lasting)
         if changes:
             charger.notify()
-        self.listener.check_health_at(charger, health.due(now))
+        self.listener.check_health_at(charger, self._end_idle_when_gone(charger, health.due(now)))
+
+    def _end_idle_when_gone(self, charger: ChargerState, due: datetime | None) -> datetime | None:
+        """A charger gone for a while after a session stopped: that bill becomes final (idle
+        time counted until it went); the next moment to look again, with the health's."""
+        since = charger.disconnected_at
+        if charger.connected or since is None or not self.cashier.awaits_unplug(charger.charger_id):
+            return due
+        final_at = since + GONE_ENDS_IDLE
+        if self.now() >= final_at:
+            self.background(self.cashier.charger_lost(charger.charger_id, since))
+            return due
+        return final_at if due is None else min(due, final_at)
 
     def _save_problems(self) -> None:
         if self._problems_flush is not None:
@@ -457,9 +472,9 @@ class CentralSystem:
                 charger.connected = False
                 _LOGGER.info("Charger %s disconnected", charger_id)
                 if not self._stopping:
-                    charger.health.disconnected(self.now())
+                    charger.disconnected_at = self.now()
+                    charger.health.disconnected(charger.disconnected_at)
                     self.check_health(charger)
-                    self.background(self.cashier.charger_lost(charger_id, self.now()))
                 self._report_security()
                 charger.notify()
         return websocket
@@ -593,6 +608,11 @@ class CentralSystem:
         )
         await self.cashier.status(charger.charger_id, connector_id, connector.status, at)
         charger.notify()
+        if (transaction := connector.transaction) is not None and self.guests.stop_due(
+            transaction.transaction_id
+        ):
+            # A paid session stopped while its charger could not take it (offline).
+            self._stop_guest_session(charger, transaction.transaction_id)
         if connector.status == "Preparing":
             self._start_free_charging(charger, connector)
         else:
@@ -877,6 +897,9 @@ class CentralSystem:
             await checkpoint
         if transaction_id is not None:
             self._enforce_cap(charger, transaction_id)
+        elif connector.transaction is not None:
+            # A reading without its transaction (a triggered one): the running session's.
+            self._enforce_cap(charger, connector.transaction.transaction_id)
 
     def _enforce_cap(self, charger: ChargerState, transaction_id: int) -> None:
         """Stop a paid session before its cost can pass what the guest's card holds."""
@@ -885,6 +908,10 @@ class CentralSystem:
         bill = self.cashier.live_bill(transaction_id)
         if bill is None or not self.guests.cap_reached(transaction_id, bill.gross):
             return
+        self._stop_guest_session(charger, transaction_id)
+
+    def _stop_guest_session(self, charger: ChargerState, transaction_id: int) -> None:
+        """RemoteStopTransaction for a paid session that must stop (its cap, or the kiosk)."""
 
         async def stop() -> None:
             try:
@@ -893,8 +920,8 @@ class CentralSystem:
                 )
             except CommandError as err:
                 _LOGGER.error(
-                    "%s: a paid session reached its cap, but the stop failed (sent again with"
-                    " the next reading): %s",
+                    "%s: a paid session must stop, but the stop failed (sent again with the"
+                    " next message about its connector): %s",
                     charger.charger_id,
                     err,
                 )

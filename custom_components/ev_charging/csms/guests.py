@@ -68,6 +68,7 @@ class GuestSession:
             "created_at": self.created_at.isoformat(),
             "transaction_id": self.transaction_id,
             "state": self.state,
+            "must_stop": int(self.must_stop),
         }
 
     @classmethod
@@ -83,6 +84,7 @@ class GuestSession:
             datetime.fromisoformat(row["created_at"]),
             row["transaction_id"],
             row["state"],
+            must_stop=bool(row["must_stop"]),
         )
 
 
@@ -225,6 +227,17 @@ class GuestBook:
         )
         return True
 
+    def stop_due(self, transaction_id: int) -> bool:
+        """Whether a session stopped before is still running and no stop is on its way:
+        then the caller sends one and reports with stop_sent."""
+        session = self._by_transaction.get(transaction_id)
+        if session is None or session.state != CHARGING or not session.must_stop:
+            return False
+        if session.stopping:
+            return False
+        session.stopping = True
+        return True
+
     def stop_sent(self, transaction_id: int, accepted: bool) -> None:
         """How the stop for the cap went; a refused or lost one is sent again next time."""
         if (session := self._by_transaction.get(transaction_id)) is not None and not accepted:
@@ -237,9 +250,10 @@ class GuestBook:
             await self._save(session)
             return
         if session.state == CHARGING and session.transaction_id is not None:
-            # Stopped for good: a charger that does not take the stop now gets it again
-            # with its next reading.
+            # Stopped for good (kept over a restart): a charger that does not take the stop
+            # now gets it again with its next message about the connector.
             session.must_stop = session.stopping = True
+            await self._save(session)
             try:
                 await self._send(
                     session.charger_id,

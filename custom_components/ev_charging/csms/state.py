@@ -126,6 +126,8 @@ class ChargerState:
     serial_number: str | None = None
     firmware: str | None = None
     connected: bool = False
+    disconnected_at: datetime | None = None
+    """When the connection last dropped (while Home Assistant ran)."""
     booted: bool = False
     last_seen: datetime | None = None
     last_heartbeat: datetime | None = None
