@@ -175,13 +175,13 @@ async def cancel(request: web.Request) -> web.Response:
 @routes.post("/stripe/webhook")
 async def stripe_webhook(request: web.Request) -> web.Response:
     """Stripe's events: only signed ones, each handled once."""
-    config = request.app[CONFIG]
-    if DESK not in request.app or config.stripe is None:
-        raise web.HTTPNotFound()
+    desk = _desk(request)
+    settings = request.app[CONFIG].stripe
+    assert settings is not None  # the desk exists only with Stripe settings
     payload = await request.text()
     try:
         event = stripe.Webhook.construct_event(
-            payload, request.headers.get("Stripe-Signature"), config.stripe.webhook_secret
+            payload, request.headers.get("Stripe-Signature"), settings.webhook_secret
         )
     except (ValueError, stripe.SignatureVerificationError) as err:
         _LOGGER.warning("Refused a Stripe webhook from %s: %s", request.remote, err)
@@ -191,7 +191,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         _LOGGER.info("Stripe event %s again: already handled", event.id)
         return web.json_response({"received": True, "duplicate": True})
     try:
-        await request.app[DESK].handle_event(event)
+        await desk.handle_event(event)
     except stripe.StripeError as err:
         # Not recorded: Stripe sends it again later.
         _LOGGER.warning("Stripe event %s not handled yet: %s", event.id, err)

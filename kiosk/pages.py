@@ -89,9 +89,11 @@ def price_words(price: dict[str, Any] | None) -> list[str]:
     return words
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, *, refresh: bool = False) -> str:
+    # A page still waiting for something reloads itself: live updates without scripts.
+    reload = "<meta http-equiv='refresh' content='5'>" if refresh else ""
     return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<!doctype html><html lang='en'><head>{reload}<meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>"
@@ -186,7 +188,6 @@ def session_page(
     place = f"{payment.charger_id}, connector {payment.connector_id}"
     currency = payment.currency
     head = f"<p class='note'>{escape(site)}</p><h1>{escape(place)}</h1>"
-    settled = payment.state in (CAPTURED, CANCELLED, RELEASED)
     if payment.state in (CAPTURING, CAPTURED):
         assert payment.captured is not None
         released = payment.hold_amount - payment.captured
@@ -241,7 +242,4 @@ def session_page(
             f"<button id='stop' class='button stop'>{stop}</button></form>"
             "<p class='note'>Keep this page to follow the session and get your receipt.</p>"
         )
-    page = _page(place, head + body)
-    if not settled:  # live updates without scripts
-        page = page.replace("<head>", "<head><meta http-equiv='refresh' content='5'>", 1)
-    return page
+    return _page(place, head + body, refresh=payment.state not in (CAPTURED, CANCELLED, RELEASED))

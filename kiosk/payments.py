@@ -159,12 +159,13 @@ class PaymentDesk:
             _LOGGER.error("Stripe refused a Checkout Session: %s", err)
             await self._release(payment, "Card payment is not available right now.")
             raise NotPayable("payment_unavailable") from err
-        await self._store.update(
-            payment.payment_id, checkout_id=checkout_id, checkout_expires_at=expires_at
-        )
-        if (
-            stored := await self._store.get(payment.payment_id)
-        ) is None or stored.state != CHECKOUT:
+        if not await self._store.advance(
+            payment.payment_id,
+            (CHECKOUT,),
+            CHECKOUT,
+            checkout_id=checkout_id,
+            checkout_expires_at=expires_at,
+        ):
             # Stripe took so long that the payment was let go meanwhile: do not send the
             # guest to pay for it.
             await self._gateway.expire_checkout(checkout_id)

@@ -98,6 +98,14 @@ def _to_db(name: str, value: Any) -> Any:
     return value
 
 
+def _set_clause(changes: dict[str, Any]) -> tuple[str, list[Any]]:
+    """An UPDATE's `name = ?, ...` and its values, as stored."""
+    return (
+        ", ".join(f"{name} = ?" for name in changes),
+        [_to_db(name, value) for name, value in changes.items()],
+    )
+
+
 def _from_db(row: sqlite3.Row) -> Payment:
     values: dict[str, Any] = dict(row)
     for name in _DECIMALS:
@@ -188,9 +196,7 @@ class PaymentStore:
     ) -> Payment | None:
         """Move a payment on, only if it is in one of `from_states`; the payment as it is now,
         or None if it was not (another task got there first)."""
-        changes = {"state": to_state, "updated_at": self._now(), **changes}
-        assignments = ", ".join(f"{name} = ?" for name in changes)
-        values = [_to_db(name, value) for name, value in changes.items()]
+        assignments, values = _set_clause({"state": to_state, "updated_at": self._now(), **changes})
         marks = ",".join("?" * len(from_states))
 
         def update(db: sqlite3.Connection) -> Payment | None:
@@ -207,8 +213,7 @@ class PaymentStore:
 
     async def update(self, payment_id: str, **changes: Any) -> None:
         """Fill in details that do not change the state (the Checkout Session's id)."""
-        assignments = ", ".join(f"{name} = ?" for name in changes)
-        values = [_to_db(name, value) for name, value in changes.items()]
+        assignments, values = _set_clause(changes)
         await self._run(
             lambda db: db.execute(
                 f"UPDATE payments SET {assignments} WHERE payment_id = ?", [*values, payment_id]

@@ -231,9 +231,12 @@ class GuestBook:
         """Whether a session stopped before is still running and no stop is on its way:
         then the caller sends one and reports with stop_sent."""
         session = self._by_transaction.get(transaction_id)
-        if session is None or session.state != CHARGING or not session.must_stop:
-            return False
-        if session.stopping:
+        if (
+            session is None
+            or session.state != CHARGING
+            or not session.must_stop
+            or session.stopping
+        ):
             return False
         session.stopping = True
         return True
