@@ -563,6 +563,19 @@ class SimulatedCharger:
         """Return once the connection is closed (at once if not connected)."""
         await self._closed.wait()
 
+    def go_half_open(self, half_open: bool = True) -> None:
+        """Stop (or go back to) reading the socket without closing it, as when the network
+        path dies and comes back: meanwhile the central system's pings go unanswered."""
+        assert self._ws is not None
+        connection = self._ws._conn
+        assert connection is not None
+        transport = connection.transport
+        assert transport is not None
+        if half_open:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
     # --- raw frames -------------------------------------------------------------------
 
     async def send_raw(self, text: str) -> None:

@@ -105,8 +105,12 @@ async def make_charger(hass: HomeAssistant, port: int) -> AsyncGenerator[Charger
     chargers: list[SimulatedCharger] = []
 
     async def make(
-        charger_id: str = "CP-1", *, boot: bool = True, **config: Any
+        charger_id: str = "CP-1", *, boot: bool = True, owner_approved: bool = False, **config: Any
     ) -> SimulatedCharger:
+        if owner_approved:
+            # Approved by a person beforehand (not automatically): it gets the ID tag list.
+            [entry] = hass.config_entries.async_entries(DOMAIN)
+            await entry.runtime_data.central.approve(charger_id)
         charger = SimulatedCharger(
             ChargerConfig(charger_id=charger_id, **config), f"ws://127.0.0.1:{port}"
         )

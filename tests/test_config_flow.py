@@ -1,7 +1,9 @@
+
 """Config, reconfigure, options and charger-approval flows."""
 
 import re
 import socket
+from decimal import Decimal
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -14,12 +16,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
+    CONF_CHARGER_MAX_POWER_KW,
     CONF_CHARGERS,
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_LENIENT,
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
+    CONF_REPLACE_CONNECTION,
     CONF_START_TRANSACTION_DELAY,
     CONF_UNKNOWN_TAGS,
     DOMAIN,
@@ -192,7 +196,13 @@ async def test_options_apply_live(
     assert result["step_id"] == "quirks"
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_PING_INTERVAL: 30, CONF_START_TRANSACTION_DELAY: 0.5, CONF_LENIENT: True},
+        {
+            CONF_PING_INTERVAL: 30,
+            CONF_START_TRANSACTION_DELAY: 0.5,
+            CONF_LENIENT: True,
+            CONF_REPLACE_CONNECTION: True,
+            CONF_CHARGER_MAX_POWER_KW: 11,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options[CONF_CHARGERS] == {
@@ -200,9 +210,13 @@ async def test_options_apply_live(
             CONF_PING_INTERVAL: 30.0,
             CONF_START_TRANSACTION_DELAY: 0.5,
             CONF_LENIENT: True,
+            CONF_REPLACE_CONNECTION: True,
+            CONF_CHARGER_MAX_POWER_KW: 11.0,
             CONF_FREE_CHARGING: False,
         }
     }
+    assert central.settings.quirks_for("CP-1").replace_connection
+    assert central.cashier.settings.charger_max_power_kw == {"CP-1": Decimal(11)}
     # A new ping interval needs a new connection: only that charger is asked to reconnect.
     await charger.wait_closed()
     assert bystander.connected

@@ -59,7 +59,7 @@ async def test_tag_added_and_edited_in_the_ui(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """A tag is a subentry: added with every field, refused when invalid or taken, edited."""
-    await make_charger("CP-1")
+    await make_charger("CP-1", owner_approved=True)
     entry = init_integration
     user = await hass.auth.async_create_user("Anna")
     result = await hass.config_entries.subentries.async_init(
@@ -123,8 +123,8 @@ async def test_tags_decide_authorize_and_start_transaction(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Unknown, expired, blocked and not-allowed tags are refused; a valid tag charges."""
-    garage = await make_charger("GARAGE")
-    street = await make_charger("STREET")
+    garage = await make_charger("GARAGE", owner_approved=True)
+    street = await make_charger("STREET", owner_approved=True)
     device = dr.async_get(hass).async_get_device_by_identifier(
         (DOMAIN, "GARAGE"), init_integration.entry_id
     )
@@ -196,7 +196,7 @@ async def test_local_list_follows_the_tags(
     """Full list at boot, then differential updates with rising versions; kept over restarts."""
     await set_tag(hass, "A")
     await set_tag(hass, "B")
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await synced(init_integration, "CP-1", 1)
     assert ("GetLocalListVersion", {}) in charger.received_calls
     [full] = sent_lists(charger)
@@ -255,7 +255,7 @@ async def test_local_list_in_parts_and_offline_charging(
     """A charger taking two tags a message gets three in two parts; offline it accepts them."""
     for id_tag in ("R1", "R2", "R3"):
         await set_tag(hass, id_tag)
-    charger = await make_charger("CP-1", boot=False)
+    charger = await make_charger("CP-1", boot=False, owner_approved=True)
     charger.configuration["SendLocalListMaxLength"] = "2"
     await charger.boot()
     await synced(init_integration, "CP-1", 2)
@@ -281,7 +281,7 @@ async def test_charger_without_local_list(
 ) -> None:
     """A charger without a local list is left alone; charging still works online."""
     await set_tag(hass, "A")
-    charger = await make_charger("CP-1", boot=False)
+    charger = await make_charger("CP-1", boot=False, owner_approved=True)
     charger.answers["GetLocalListVersion"] = answer
     await charger.boot()
     state = init_integration.runtime_data.central.chargers["CP-1"]
@@ -295,7 +295,7 @@ async def test_free_charging_starts_when_a_car_is_plugged_in(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """On a free-charging charger any tag is accepted and plugging in starts a session."""
-    charger = await make_charger("HOME")
+    charger = await make_charger("HOME", owner_approved=True)
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "charger"}

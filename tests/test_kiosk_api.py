@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from ocpp.exceptions import NotSupportedError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -389,6 +390,11 @@ async def test_paid_session_stopped_by_the_guest_or_never_started(
     await eventually(finished, "stopped by the guest")
 
 
+def later(minutes: int) -> datetime:
+    """A reading's time: a charger cannot deliver kilowatt-hours within milliseconds."""
+    return dt_util.utcnow() + timedelta(minutes=minutes)
+
+
 async def test_paid_session_and_its_cap_survive_a_restart(
     hass: HomeAssistant,
     kiosk: Kiosk,
@@ -407,7 +413,9 @@ async def test_paid_session_and_its_cap_survive_a_restart(
     tag = bill_tag(charger)
     started = await charger.start_transaction(1, tag, meter_start=0)
     assert started["idTagInfo"]["status"] == "Accepted"
-    await charger.meter_values(1, started["transactionId"], power_w=7000, energy_wh=1_000)
+    await charger.meter_values(
+        1, started["transactionId"], power_w=7000, energy_wh=1_000, timestamp=later(10)
+    )
 
     assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
     await hass.async_block_till_done()
@@ -417,7 +425,9 @@ async def test_paid_session_and_its_cap_survive_a_restart(
     status, progress = await kiosk.call("GET", path)
     assert (status, progress["state"], progress["cost"]) == (200, "charging", "1.00")
     # 4.5 kWh: 4.50, and the last interval (3.50) leaves no room under 5.00.
-    await charger.meter_values(1, started["transactionId"], power_w=7000, energy_wh=4_500)
+    await charger.meter_values(
+        1, started["transactionId"], power_w=7000, energy_wh=4_500, timestamp=later(40)
+    )
     await charger.idle()
     await until(
         lambda: any(a == "RemoteStopTransaction" for a, _ in charger.received_calls), "stopped"
@@ -513,14 +523,20 @@ async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
     tag = [p["idTag"] for a, p in charger.received_calls if a == "RemoteStartTransaction"][-1]
     started = await charger.start_transaction(1, tag, meter_start=0)
     transaction_id = started["transactionId"]
-    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=1_000)
+    await charger.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=1_000, timestamp=later(10)
+    )
     charger.answers["RemoteStopTransaction"] = {"status": "Rejected"}
-    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_000)
+    await charger.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=3_000, timestamp=later(30)
+    )
     guest = kiosk_entry.runtime_data.central.guests.sessions[session["session_id"]]
     await until(lambda: guest.must_stop and not guest.stopping, "the first stop, refused")
     assert [a for a, _ in charger.received_calls].count("RemoteStopTransaction") == 1
     del charger.answers["RemoteStopTransaction"]
-    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_500)
+    await charger.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=3_500, timestamp=later(40)
+    )
     await until(
         lambda: [a for a, _ in charger.received_calls].count("RemoteStopTransaction") == 2,
         "the stop sent again",

@@ -106,8 +106,8 @@ async def test_password_lets_in_only_the_right_charger(
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await make_charger("CP-1", boot=False, password=wrong)
         assert refused.value.status == 401
-    assert "Refused charger CP-1 from 127.0.0.1: no password" in caplog.text
-    assert "Refused charger CP-1 from 127.0.0.1: wrong password" in caplog.text
+    assert "from 127.0.0.1: charger CP-1 gave no password" in caplog.text
+    assert "from 127.0.0.1: charger CP-1 gave a wrong password" in caplog.text
     assert await init_integration.runtime_data.ledger.load_frames("CP-1") == []
 
     charger = await make_charger("CP-1", password=password)

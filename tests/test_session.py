@@ -129,12 +129,15 @@ async def test_disconnect_marks_charger_offline(
     assert entity_state(hass, "sensor", "CP-1|1|energy_register").state == "5"
 
 
-async def test_second_connection_replaces_first(
+async def test_second_connection_replaces_a_half_open_first(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A charger that connects again takes over; the old socket is closed cleanly."""
+    """A charger that connects again while its old socket no longer answers (a network drop
+    the server did not notice) takes over; the old socket is closed."""
     first = await make_charger("CP-1")
+    first.go_half_open()
     second = await make_charger("CP-1")
+    first.go_half_open(False)  # it hears the close now
     await first.wait_closed()
     assert not first.connected
     assert (await second.heartbeat())["currentTime"]

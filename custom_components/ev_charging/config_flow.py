@@ -35,6 +35,7 @@ from .billing.tariff import parse_amount
 from .const import (
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
+    CONF_CHARGER_MAX_POWER_KW,
     CONF_CHARGERS,
     CONF_DEGRADATION_REPEATS,
     CONF_ELECTRICITY_PRICE,
@@ -47,6 +48,7 @@ from .const import (
     CONF_ID_TAG,
     CONF_KIOSK_KEY_HASH,
     CONF_LENIENT,
+    CONF_MAX_FRAME_KIB,
     CONF_MAX_POWER_KW,
     CONF_MAX_TEMPERATURE,
     CONF_METER_VALUE_INTERVAL,
@@ -59,6 +61,7 @@ from .const import (
     CONF_REMOVE_KIOSK_KEY,
     CONF_REMOVE_PASSWORD,
     CONF_REPAIR_AFTER_MINUTES,
+    CONF_REPLACE_CONNECTION,
     CONF_SSL_CERTIFICATE,
     CONF_SSL_KEY,
     CONF_STALLED_MINUTES,
@@ -70,6 +73,7 @@ from .const import (
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
+    DEFAULT_MAX_FRAME_KIB,
     DEFAULT_METER_VALUE_INTERVAL,
     DEFAULT_PORT,
     DOMAIN,
@@ -78,7 +82,7 @@ from .const import (
     SUBENTRY_TARIFF,
 )
 from .csms.authorization import UnknownTagPolicy, tag_key
-from .csms.central import valid_charger_id
+from .csms.endpoint import valid_charger_id
 from .csms.security import hash_password, new_kiosk_key, new_password, server_tls_context
 from .faults.health import Thresholds
 from .id_tags import clean_tag_data, form_schema, title_of
@@ -555,6 +559,7 @@ class EvChargingOptionsFlow(OptionsFlow):
                     CONF_METER_VALUE_INTERVAL: int(user_input[CONF_METER_VALUE_INTERVAL]),
                     CONF_REMOTE_ID_TAG: user_input[CONF_REMOTE_ID_TAG],
                     CONF_UNKNOWN_TAGS: user_input[CONF_UNKNOWN_TAGS],
+                    CONF_MAX_FRAME_KIB: int(user_input[CONF_MAX_FRAME_KIB]),
                 }
             )
         schema = _settings_schema(
@@ -570,6 +575,18 @@ class EvChargingOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_REMOTE_ID_TAG, default=options.get(CONF_REMOTE_ID_TAG, "")
                 ): vol.All(str, vol.Length(min=1, max=20)),
+                vol.Required(
+                    CONF_MAX_FRAME_KIB,
+                    default=options.get(CONF_MAX_FRAME_KIB, DEFAULT_MAX_FRAME_KIB),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=4,
+                        max=1024,
+                        step=1,
+                        unit_of_measurement="KiB",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
             }
         )
         return self.async_show_form(step_id="settings", data_schema=schema)
@@ -670,8 +687,11 @@ class EvChargingOptionsFlow(OptionsFlow):
                 CONF_PING_INTERVAL: float(user_input[CONF_PING_INTERVAL]),
                 CONF_START_TRANSACTION_DELAY: float(user_input[CONF_START_TRANSACTION_DELAY]),
                 CONF_LENIENT: user_input[CONF_LENIENT],
+                CONF_REPLACE_CONNECTION: user_input[CONF_REPLACE_CONNECTION],
                 CONF_FREE_CHARGING: user_input[CONF_FREE_CHARGING],
             }
+            if (power := user_input.get(CONF_CHARGER_MAX_POWER_KW)) is not None:
+                all_quirks[self._charger_id][CONF_CHARGER_MAX_POWER_KW] = float(power)
             if tariff := user_input.get(CONF_TARIFF):
                 all_quirks[self._charger_id][CONF_TARIFF] = tariff
             return self.async_create_entry(data={**options, CONF_CHARGERS: all_quirks})
@@ -691,6 +711,22 @@ class EvChargingOptionsFlow(OptionsFlow):
                     vol.Required(
                         CONF_LENIENT, default=current.get(CONF_LENIENT, False)
                     ): BooleanSelector(),
+                    vol.Required(
+                        CONF_REPLACE_CONNECTION,
+                        default=current.get(CONF_REPLACE_CONNECTION, False),
+                    ): BooleanSelector(),
+                    vol.Optional(
+                        CONF_CHARGER_MAX_POWER_KW,
+                        description={"suggested_value": current.get(CONF_CHARGER_MAX_POWER_KW)},
+                    ): NumberSelector(
+                        NumberSelectorConfig(
+                            min=1,
+                            max=1000,
+                            step=0.1,
+                            unit_of_measurement="kW",
+                            mode=NumberSelectorMode.BOX,
+                        )
+                    ),
                     vol.Required(
                         CONF_FREE_CHARGING, default=current.get(CONF_FREE_CHARGING, False)
                     ): BooleanSelector(),

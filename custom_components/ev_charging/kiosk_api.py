@@ -6,7 +6,6 @@ in constant time. These views are the only thing the key opens.
 """
 
 import json
-import logging
 import re
 from decimal import Decimal
 from typing import Any
@@ -24,12 +23,13 @@ from .csms.central import CentralSystem
 from .csms.commands import CommandError
 from .csms.guests import CANCELLED, WAITING, GuestSession, HoldUsed
 from .csms.holds import Hold, HoldRefused
+from .csms.log_safety import untrusted_logger
 from .csms.security import password_matches
 from .csms.state import ChargerState
 from .faults.health import CHARGER_WIDE, ProblemKind
 from .runtime import EvChargingConfigEntry
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = untrusted_logger(__name__)
 
 API = "/api/ev_charging/kiosk/v1"
 _REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_kiosk_api")

@@ -220,7 +220,27 @@ MIGRATIONS: tuple[str, ...] = (
     -- A paid session the guest (or the kiosk) stopped: kept until the charger takes the stop.
     ALTER TABLE guest_sessions ADD COLUMN must_stop INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- How long a raw frame really was (only its first RAW_FRAME_CHARS are kept), and how many
+    -- refused frames of a charger were pruned beyond its quota.
+    ALTER TABLE raw_frames ADD COLUMN size INTEGER;
+    -- Approved by the owner (not automatically): only such chargers get the tag list.
+    -- Chargers approved before this version count as the owner's.
+    ALTER TABLE chargers ADD COLUMN approved_by_owner INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX raw_frames_charger ON raw_frames(charger_id, outcome);
+    CREATE TABLE pruned_frames (
+        charger_id TEXT PRIMARY KEY,
+        count INTEGER NOT NULL
+    );
+    """,
 )
+
+RAW_FRAME_CHARS = 8192
+"""A raw frame is kept up to this many characters (real ones are a few hundred)."""
+OPEN_REVIEWS_KEPT = 100
+"""Open review items per charger; more are not added until the owner has looked."""
+REFUSED_FRAMES_KEPT = 100
+"""Refused frames kept per charger: the newest; older ones are pruned and counted."""
 
 HOLD_COLUMNS = ("hold_id", "charger_id", "connector_id", "id_tag", "expires_at", "reservation_id")
 
@@ -251,6 +271,7 @@ class ChargerRecord:
     firmware: str | None
     first_seen: datetime | None = None
     reconnects: int = 0
+    approved_by_owner: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +357,7 @@ class BillRecord:
 class FrameRef:
     """A raw frame queued for writing; frame_id is set by the writer thread."""
 
+    charger_id: str
     frame_id: int | None = None
     written: asyncio.Future[None] | None = None
 
@@ -558,6 +580,7 @@ class Ledger:
         seen_at: datetime,
         *,
         approved: bool | None = None,
+        by_owner: bool = True,
         boot: dict[str, str | None] | None = None,
         reconnected: bool = False,
     ) -> asyncio.Future[None]:
@@ -576,8 +599,8 @@ class Ledger:
                 )
             if approved is not None:
                 connection.execute(
-                    "UPDATE chargers SET approved = ? WHERE charger_id = ?",
-                    (int(approved), charger_id),
+                    "UPDATE chargers SET approved = ?, approved_by_owner = ? WHERE charger_id = ?",
+                    (int(approved), int(by_owner), charger_id),
                 )
             if boot is not None:
                 connection.execute(
@@ -727,25 +750,67 @@ class Ledger:
         message_id: str | None,
         frame: str,
     ) -> FrameRef:
-        """Keep a frame exactly as received, without waiting; pass the result to record_outcome."""
-        ref = FrameRef()
+        """Keep a frame as received (up to RAW_FRAME_CHARS of it), without waiting; pass the
+        result to record_outcome."""
+        ref = FrameRef(charger_id)
+        size = len(frame)
 
         def operation(connection: sqlite3.Connection) -> None:
             ref.frame_id = connection.execute(
-                "INSERT INTO raw_frames (charger_id, received_at, action, message_id, frame)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (charger_id, _ts(received_at), action, message_id, frame),
+                "INSERT INTO raw_frames (charger_id, received_at, action, message_id, frame, size)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    charger_id,
+                    _ts(received_at),
+                    None if action is None else action[:64],
+                    None if message_id is None else message_id[:64],
+                    frame[:RAW_FRAME_CHARS],
+                    size,
+                ),
             ).lastrowid
 
         ref.written = self.submit(operation)
         return ref
 
     def record_outcome(self, ref: FrameRef, outcome: str) -> asyncio.Future[None]:
-        """Note how a recorded frame was answered ("ok" or the CallError code)."""
-        # Queued after the frame's insert, so the writer thread has set ref.frame_id.
-        return self.submit(
-            _execute(
+        """Note how a recorded frame was answered ("ok" or the CallError code).
+
+        A refused frame beyond the charger's quota prunes its oldest refused frame: a charger
+        sending bad frames forever cannot grow the ledger without end.
+        """
+
+        def operation(connection: sqlite3.Connection) -> None:
+            # Queued after the frame's insert, so the writer thread has set ref.frame_id.
+            connection.execute(
                 "UPDATE raw_frames SET outcome = ? WHERE frame_id = ?", (outcome, ref.frame_id)
+            )
+            if outcome == "ok":
+                return
+            pruned = connection.execute(
+                "DELETE FROM raw_frames WHERE frame_id IN (SELECT frame_id FROM raw_frames"
+                " WHERE charger_id = ? AND outcome IS NOT NULL AND outcome != 'ok'"
+                " ORDER BY frame_id DESC LIMIT -1 OFFSET ?)",
+                (ref.charger_id, REFUSED_FRAMES_KEPT),
+            ).rowcount
+            if pruned:
+                connection.execute(
+                    "INSERT INTO pruned_frames (charger_id, count) VALUES (?, ?) ON CONFLICT"
+                    " (charger_id) DO UPDATE SET count = count + excluded.count",
+                    (ref.charger_id, pruned),
+                )
+
+        return self.submit(operation)
+
+    def pruned_frames(self, charger_id: str) -> asyncio.Future[int]:
+        """How many refused frames of a charger were pruned beyond its quota."""
+        return self.submit(
+            lambda c: next(
+                iter(
+                    c.execute(
+                        "SELECT count FROM pruned_frames WHERE charger_id = ?", (charger_id,)
+                    ).fetchone()
+                    or (0,)
+                )
             )
         )
 
@@ -908,12 +973,24 @@ class Ledger:
         detail: str,
         at: datetime,
     ) -> asyncio.Future[None]:
-        """Note something that needs a person's look (once per session and kind)."""
+        """Note something that needs a person's look (once per session and kind).
+
+        A charger has at most OPEN_REVIEWS_KEPT open at once: one sending nonsense forever
+        fills the list once, not the disk."""
         return self.submit(
             _execute(
                 "INSERT OR IGNORE INTO reviews (charger_id, transaction_id, kind, detail, at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (charger_id, transaction_id, kind, detail, _ts(at)),
+                " SELECT ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM reviews"
+                " WHERE charger_id = ? AND reviewed_at IS NULL) < ?",
+                (
+                    charger_id,
+                    transaction_id,
+                    kind,
+                    detail[:500],
+                    _ts(at),
+                    charger_id,
+                    OPEN_REVIEWS_KEPT,
+                ),
             )
         )
 
@@ -1206,13 +1283,13 @@ class Ledger:
             lambda c: [
                 dict(
                     zip(
-                        ("received_at", "action", "message_id", "frame", "outcome"),
+                        ("received_at", "action", "message_id", "frame", "outcome", "size"),
                         row,
                         strict=True,
                     )
                 )
                 for row in c.execute(
-                    "SELECT received_at, action, message_id, frame, outcome FROM raw_frames"
+                    "SELECT received_at, action, message_id, frame, outcome, size FROM raw_frames"
                     " WHERE charger_id = ? ORDER BY frame_id",
                     (charger_id,),
                 )
@@ -1321,10 +1398,12 @@ def _statements(script: str) -> list[str]:
 
 def _load_chargers(connection: sqlite3.Connection) -> list[ChargerRecord]:
     return [
-        ChargerRecord(row[0], bool(row[1]), row[2], row[3], row[4], row[5], _dt(row[6]), row[7])
+        ChargerRecord(
+            row[0], bool(row[1]), row[2], row[3], row[4], row[5], _dt(row[6]), row[7], bool(row[8])
+        )
         for row in connection.execute(
             "SELECT charger_id, approved, vendor, model, serial_number, firmware, first_seen,"
-            " reconnects FROM chargers ORDER BY charger_id"
+            " reconnects, approved_by_owner FROM chargers ORDER BY charger_id"
         )
     ]
 

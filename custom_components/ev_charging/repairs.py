@@ -1,4 +1,5 @@
-"""Repair flows: sessions flagged for review are looked at, then marked reviewed."""
+"""Repair flows: sessions flagged for review are looked at, then marked reviewed; chargers
+accepted automatically are vouched for, so they get the tag list."""
 
 from typing import Any
 
@@ -6,7 +7,7 @@ from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .runtime import EvChargingConfigEntry, async_update_review_issue
+from .runtime import ISSUE_TAG_LIST_WITHHELD, EvChargingConfigEntry, async_update_review_issue
 
 # The review list names this many items; the ledger keeps them all.
 LISTED = 10
@@ -44,10 +45,40 @@ class ReviewFlow(RepairsFlow):
         )
 
 
+class TrustFlow(RepairsFlow):
+    """The owner confirms that the automatically accepted chargers are theirs."""
+
+    def __init__(self, entry: EvChargingConfigEntry) -> None:
+        self.entry = entry
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
+        """Ask for confirmation."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """On submit every charger listed gets the tag list from now on."""
+        central = self.entry.runtime_data.central
+        withheld = sorted(
+            charger.charger_id
+            for charger in central.chargers.values()
+            if charger.approved and not central.gets_tag_list(charger)
+        )
+        if user_input is not None:
+            await central.trust(withheld)
+            return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="confirm", description_placeholders={"chargers": ", ".join(withheld)}
+        )
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
     """The flow that fixes an issue of this integration."""
     entry = hass.config_entries.async_get_entry(str((data or {})["entry_id"]))
     assert entry is not None
+    if issue_id == ISSUE_TAG_LIST_WITHHELD:
+        return TrustFlow(entry)
     return ReviewFlow(entry)

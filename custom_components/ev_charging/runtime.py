@@ -31,6 +31,7 @@ from .const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
     CONF_LENIENT,
+    CONF_MAX_FRAME_KIB,
     CONF_MAX_POWER_KW,
     CONF_MAX_TEMPERATURE,
     CONF_METER_VALUE_INTERVAL,
@@ -41,12 +42,14 @@ from .const import (
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
     CONF_REPAIR_AFTER_MINUTES,
+    CONF_REPLACE_CONNECTION,
     CONF_STALLED_MINUTES,
     CONF_START_TRANSACTION_DELAY,
     CONF_UNKNOWN_TAGS,
     CONF_USER_ID,
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_FRAME_KIB,
     DEFAULT_METER_VALUE_INTERVAL,
     DOMAIN,
     SUBENTRY_ID_TAG,
@@ -181,11 +184,13 @@ def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSetti
         auto_accept=options.get(CONF_AUTO_ACCEPT, DEFAULT_AUTO_ACCEPT),
         meter_value_interval=options.get(CONF_METER_VALUE_INTERVAL, DEFAULT_METER_VALUE_INTERVAL),
         password_hashes=dict(options.get(CONF_PASSWORDS, {})),
+        max_frame_bytes=1024 * int(options.get(CONF_MAX_FRAME_KIB, DEFAULT_MAX_FRAME_KIB)),
         quirks={
             charger_id: ChargerQuirks(
                 ping_interval=quirks.get(CONF_PING_INTERVAL, 0.0),
                 start_transaction_delay=quirks.get(CONF_START_TRANSACTION_DELAY, 0.0),
                 lenient=quirks.get(CONF_LENIENT, False),
+                replace_connection=quirks.get(CONF_REPLACE_CONNECTION, False),
             )
             for charger_id, quirks in chargers.items()
         },
@@ -193,6 +198,7 @@ def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSetti
 
 
 ISSUE_REVIEW = "sessions_need_review"
+ISSUE_TAG_LIST_WITHHELD = "tag_list_withheld"
 
 
 async def async_update_review_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
@@ -286,6 +292,22 @@ class HomeAssistantListener:
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_NO_PASSWORD,
             translation_placeholders={"chargers": _list_some(charger_ids)},
+        )
+
+    def tag_list_withheld(self, charger_ids: list[str]) -> None:
+        """A fixable repair issue names the chargers that get no tag list; the fix trusts them."""
+        if not charger_ids:
+            ir.async_delete_issue(self.hass, DOMAIN, ISSUE_TAG_LIST_WITHHELD)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            ISSUE_TAG_LIST_WITHHELD,
+            is_fixable=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_TAG_LIST_WITHHELD,
+            translation_placeholders={"chargers": _list_some(charger_ids)},
+            data={"entry_id": self.entry.entry_id},
         )
 
     @callback

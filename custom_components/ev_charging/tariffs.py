@@ -24,12 +24,15 @@ from homeassistant.helpers.selector import (
 from .billing.cashier import BillingSettings
 from .billing.tariff import DynamicPrice, Tariff, parse_amount, parse_bands
 from .const import (
+    CONF_CHARGER_MAX_POWER_KW,
     CONF_CHARGERS,
     CONF_DEFAULT,
     CONF_ELECTRICITY_PRICE,
     CONF_ELECTRICITY_PRICE_SENSOR,
+    CONF_FAULT_DETECTION,
     CONF_IDLE_FEE,
     CONF_IDLE_GRACE,
+    CONF_MAX_POWER_KW,
     CONF_PRICE_FACTOR,
     CONF_PRICE_MARKUP,
     CONF_PRICE_PER_KWH,
@@ -144,7 +147,16 @@ def billing_settings(hass: HomeAssistant, entry: ConfigEntry) -> BillingSettings
     default = marked[0] if marked else (subentries[0].subentry_id if len(subentries) == 1 else None)
     chargers: Mapping[str, Mapping[str, Any]] = entry.options.get(CONF_CHARGERS, {})
     electricity_price = entry.options.get(CONF_ELECTRICITY_PRICE)
+    max_power_kw = entry.options.get(CONF_FAULT_DETECTION, {}).get(CONF_MAX_POWER_KW)
     return BillingSettings(
+        max_power_kw=BillingSettings().max_power_kw
+        if max_power_kw is None
+        else Decimal(str(max_power_kw)),
+        charger_max_power_kw={
+            charger_id: Decimal(str(settings[CONF_CHARGER_MAX_POWER_KW]))
+            for charger_id, settings in chargers.items()
+            if settings.get(CONF_CHARGER_MAX_POWER_KW)
+        },
         electricity_price=None if not electricity_price else Decimal(electricity_price),
         electricity_price_sensor=entry.options.get(CONF_ELECTRICITY_PRICE_SENSOR) or None,
         account_tariffs={

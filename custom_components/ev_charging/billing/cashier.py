@@ -19,7 +19,7 @@ from typing import Any
 from ..ledger import BillRecord, Ledger, MeterReading, TransactionRecord
 from .book import Book, BookEntry
 from .idle import IdleClock
-from .pricing import NO_DYNAMIC_PRICE, Bill, MeterPoint, SessionPricer
+from .pricing import IMPLAUSIBLE_ENERGY, NO_DYNAMIC_PRICE, Bill, MeterPoint, SessionPricer
 from .tariff import Tariff, choose_tariff, price_at
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,6 +33,11 @@ REPEATED_STOP = "repeated_stop"
 """A StopTransaction came again for a session already stopped (replayed after a restart)."""
 LATE_STOP = "late_stop"
 """The StopTransaction of a session came after the next session had closed its bill."""
+ABSURD_READING = "absurd_reading"
+"""A reading with a number no meter can show (not finite, or beyond twelve digits): kept raw,
+never priced."""
+REVIEWED_FLAGS = frozenset({IMPLAUSIBLE_ENERGY, ABSURD_READING})
+"""Flags that put the session on the review list as soon as they appear."""
 NEVER_STOPPED = "never_stopped"
 """A new session began on the connector before this one's StopTransaction: billed up to its
 last reading."""
@@ -52,6 +57,10 @@ class BillingSettings:
     """What a kWh costs the owner (fixed), for the cost-recovery margin."""
     electricity_price_sensor: str | None = None
     """Or a sensor with that price; it goes before the fixed price."""
+    max_power_kw: Decimal = Decimal(22)
+    """What a connector delivers at most: energy beyond it is not priced."""
+    charger_max_power_kw: Mapping[str, Decimal] = field(default_factory=dict)
+    """charger id -> its own maximum, where the owner set one."""
 
 
 @dataclass(slots=True)
@@ -70,6 +79,8 @@ class OpenBill:
     """The guest's payment (the kiosk's reference), for a paid session."""
     max_gross: Decimal | None = None
     """A paid session's cap: idle fees stop there."""
+    reviewed: set[str] = field(default_factory=set)
+    """Flags already put on the review list."""
 
     def __post_init__(self) -> None:
         self.tariff_json = self.pricer.tariff.as_json()
@@ -352,7 +363,14 @@ class Cashier:
         return OpenBill(
             transaction,
             account,
-            SessionPricer(tariff, start, history),
+            SessionPricer(
+                tariff,
+                start,
+                history,
+                self.settings.charger_max_power_kw.get(
+                    transaction.charger_id, self.settings.max_power_kw
+                ),
+            ),
             IdleClock(tariff.idle_grace),
         )
 
@@ -439,7 +457,25 @@ class Cashier:
             final=final,
             payment_reference=open_bill.payment_reference,
         )
+        for flag in (bill.flags & REVIEWED_FLAGS) - open_bill.reviewed:
+            open_bill.reviewed.add(flag)
+            # Queued before the checkpoint: both land in one commit.
+            self.ledger.add_review(
+                open_bill.transaction.charger_id,
+                open_bill.transaction.transaction_id,
+                flag,
+                f"{open_bill.pricer.held_out_wh} Wh held out of the bill"
+                if flag == IMPLAUSIBLE_ENERGY
+                else "a reading no meter can show was kept, not priced",
+                now,
+            )
+            self.review_needed()
         return bill, record, self.ledger.save_bill(record, now)
+
+    def flag(self, transaction_id: int, flag: str) -> None:
+        """Mark a running session's bill (with its next checkpoint)."""
+        if (open_bill := self.open.get(transaction_id)) is not None:
+            open_bill.flags.add(flag)
 
     async def _late_stop(
         self, record: BillRecord, transaction: TransactionRecord, stop: MeterPoint

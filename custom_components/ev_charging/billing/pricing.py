@@ -37,6 +37,13 @@ IMPLAUSIBLE_TIME = "implausible_timestamp"
 """A reading before the session started or more than MAX_SESSION after: not priced."""
 MAX_SESSION = timedelta(days=30)
 METER_STOP_BELOW_START = "meter_stop_below_start"
+IMPLAUSIBLE_ENERGY = "implausible_energy"
+"""More energy than the connector could have delivered since the session began (its maximum
+power, with a margin, by the readings' own timestamps): the excess is held out, not priced."""
+POWER_MARGIN = Decimal("1.2")
+"""Allowance over the maximum power, as the meter-anomaly detector allows."""
+ENERGY_SLACK_WH = Decimal(1000)
+"""Coarse registers (whole kWh steps) and clock jitter: a session may be this far ahead."""
 NO_DYNAMIC_PRICE = "no_dynamic_price"
 """A dynamic tariff had no price known yet for part of the session: priced at the first one."""
 
@@ -101,10 +108,15 @@ class SessionPricer:
     tariff: Tariff
     start: MeterPoint
     history: Sequence[tuple[datetime, Decimal]] = ()
+    max_power_kw: Decimal | None = None
+    """What the connector can deliver at most; None: no bound."""
     pieces: list[PricedPiece] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
+    held_out_wh: Decimal = ZERO
+    """Energy the readings claim beyond what the connector could deliver: not priced."""
     _points: list[MeterPoint] = field(default_factory=list)
     _highest: Decimal = ZERO
+    _counted_wh: Decimal = ZERO
 
     def __post_init__(self) -> None:
         self._points = [self.start]
@@ -133,7 +145,9 @@ class SessionPricer:
         self.pieces.clear()
         self.flags.discard(REGISTER_ROLLBACK)
         self.flags.discard(NO_DYNAMIC_PRICE)
+        self.flags.discard(IMPLAUSIBLE_ENERGY)
         self._highest = self.start.energy_wh
+        self._counted_wh = self.held_out_wh = ZERO
         for before, after in pairwise(self._points):
             self._price(before, after)
 
@@ -191,6 +205,9 @@ class SessionPricer:
         self._highest = max(self._highest, after.energy_wh)
         if energy <= 0:
             return
+        energy = self._within_physics(energy, after.at)
+        if energy <= 0:
+            return
         edges = sorted(set(self._edges(before.at, after.at)))
         moments = [before.at, *edges, after.at]
         span = _microseconds(after.at - before.at)
@@ -198,6 +215,22 @@ class SessionPricer:
             # Time as whole microseconds: no float comes near the money.
             share = energy if span <= 0 else energy * _microseconds(end - start) / span
             self._add_piece(start, end, share, self._kwh_price(start))
+
+    def _within_physics(self, energy: Decimal, at: datetime) -> Decimal:
+        """The part of an interval's energy the connector could have delivered by `at`.
+
+        The bound is cumulative from the session's start, so many small readings cannot add
+        up to more than one large one could."""
+        if self.max_power_kw is None:
+            return energy
+        hours = _microseconds(at - self.start.at) / Decimal(3_600_000_000)
+        possible = self.max_power_kw * _THOUSAND * POWER_MARGIN * hours + ENERGY_SLACK_WH
+        allowed = max(ZERO, min(energy, possible - self._counted_wh))
+        if allowed < energy:
+            self.flags.add(IMPLAUSIBLE_ENERGY)
+            self.held_out_wh += energy - allowed
+        self._counted_wh += allowed
+        return allowed
 
     def _edges(self, start: datetime, end: datetime) -> Iterable[datetime]:
         # Whole hours too: hourly usage statistics are read from the pieces.

@@ -2,20 +2,18 @@
 
 import asyncio
 import contextlib
-import logging
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 from aiohttp import WSCloseCode, web
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
-from ..billing.cashier import Cashier
+from ..billing.cashier import ABSURD_READING, Cashier
 from ..const import GUEST_ACCOUNT
 from ..faults.detectors import Problem
 from ..faults.health import RESTORED_PROBLEMS, ProblemChange, ProblemKey, ProblemKind
@@ -24,18 +22,17 @@ from ..ledger import ChargerRecord, Ledger, LedgerError, MeterReading
 from .authorization import TagStatus
 from .commands import CommandError, send_command
 from .connection import ChargerConnection
+from .endpoint import ChargerEndpoint
 from .guests import GuestBook
 from .holds import HoldBook
 from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_updates
+from .log_safety import shown, untrusted_logger
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
-from .security import basic_auth_password, password_matches
 from .state import CentralSettings, ChargerState, ConnectorState
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = untrusted_logger(__name__)
 
-SUBPROTOCOLS = ("ocpp1.6",)
-MAX_CHARGER_ID_LENGTH = 64
 # A charger waiting for approval asks again after this many seconds.
 PENDING_RETRY_INTERVAL = 30
 # What chargers are asked to sample: the energy register prices a session, power shows it.
@@ -50,6 +47,8 @@ PROBLEM_LOG_DELAY = 0.5
 # A charger offline this long after a session stopped ends that session's idle time (a brief
 # drop does not: the car may still be there when it is back).
 GONE_ENDS_IDLE = timedelta(minutes=10)
+# No meter's register reaches this many Wh (a petawatt-hour); SQLite's integers end at 2^63.
+MAX_REGISTER_WH = 10**15
 # What counts as the owner taking a connector out of service, and back.
 AVAILABILITY_DONE = frozenset({"Accepted", "Scheduled"})
 
@@ -71,6 +70,9 @@ class CentralListener(Protocol):
 
     def insecure_chargers(self, charger_ids: list[str]) -> None:
         """The connected chargers without a password (OCPP security profile 0), sorted."""
+
+    def tag_list_withheld(self, charger_ids: list[str]) -> None:
+        """Approved chargers that get no tag list (accepted automatically, no password)."""
 
     def review_needed(self) -> None:
         """A session (or a stop of an unknown one) was flagged for review in the ledger."""
@@ -101,7 +103,10 @@ class CentralSystem:
         self.now = now
         self.chargers: dict[str, ChargerState] = {}
         self.connections: dict[str, ChargerConnection] = {}
-        self._runner: web.AppRunner | None = None
+        self.endpoint = ChargerEndpoint(self)
+        self.boot_timeout: float | None = None
+        """Seconds a charger not known to have booted has to send a BootNotification
+        (None: the heartbeat interval)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self.cashier = Cashier(ledger, now, listener.review_needed)
         self.cashier.configure(settings.billing)
@@ -162,6 +167,7 @@ class CentralSystem:
                 if (bill := self.cashier.live_bill(guest.transaction_id)) is not None:
                     guest.last_gross = bill.gross
         await self._load_health()
+        self._report_security()
 
     async def _load_health(self) -> None:
         """Bring back the outage log, open problems and Home Assistant's own downtime."""
@@ -202,18 +208,7 @@ class CentralSystem:
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen for chargers; raises OSError if the port cannot be bound."""
-        app = web.Application()
-        app.router.add_get("/{path:.*}", self._websocket_handler)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        _LOGGER.info("OCPP central system listening on %s:%s", host, port)
+        await self.endpoint.start(host, port, ssl_context)
 
     async def stop(self) -> None:
         """Close every charger's socket, free the port, end background work."""
@@ -230,9 +225,7 @@ class CentralSystem:
             ),
             return_exceptions=True,
         )
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.endpoint.stop()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -282,20 +275,39 @@ class CentralSystem:
 
     # Chargers and approval.
 
-    async def approve(self, charger_id: str, *, ask_boot: bool = True) -> ChargerState:
+    async def approve(
+        self, charger_id: str, *, ask_boot: bool = True, by_owner: bool = True
+    ) -> ChargerState:
         """Let a waiting charger in: it gets a device, entities and an Accepted boot."""
         charger = self.chargers.get(charger_id) or self._new_charger(charger_id)
         if charger.approved:
             return charger
-        await self.ledger.save_charger(charger_id, self.now(), approved=True)
-        charger.approved = True
+        await self.ledger.save_charger(charger_id, self.now(), approved=True, by_owner=by_owner)
+        charger.approved, charger.approved_by_owner = True, by_owner
         self.listener.charger_added(charger)
+        self._report_security()
         if ask_boot and (connection := self.connections.get(charger_id)) is not None:
             # Ask for a new BootNotification so the charger hears it is Accepted now.
             self.background(
                 connection.call(call.TriggerMessage(requested_message="BootNotification"))
             )
         return charger
+
+    async def trust(self, charger_ids: list[str]) -> None:
+        """The owner vouches for automatically approved chargers: they get the tag list."""
+        for charger_id in charger_ids:
+            if (charger := self.chargers.get(charger_id)) is None or not charger.approved:
+                continue
+            await self.ledger.save_charger(charger_id, self.now(), approved=True)
+            charger.approved_by_owner = True
+            if charger_id in self.connections:
+                self.background(self.sync_local_list(charger))
+        self._report_security()
+
+    def gets_tag_list(self, charger: ChargerState) -> bool:
+        """Only a charger that logs in with a password or that a person approved holds the
+        owner's tags: an automatically accepted stranger must not learn them."""
+        return charger.approved_by_owner or charger.charger_id in self.settings.password_hashes
 
     async def command(self, charger_id: str, payload: Any, **options: Any) -> Any:
         """Send a command to a charger; raises a CommandError saying why it failed."""
@@ -390,6 +402,7 @@ class CentralSystem:
         if (charger := self.chargers.pop(charger_id, None)) is not None:
             self.listener.lasting_problems(charger, {})
         await self.ledger.forget_charger(charger_id)
+        self._report_security()
 
     def _connector(self, charger: ChargerState, connector_id: int) -> ConnectorState:
         is_new = connector_id not in charger.connectors
@@ -405,35 +418,10 @@ class CentralSystem:
 
     # The websocket endpoint.
 
-    async def _websocket_handler(self, request: web.Request) -> web.StreamResponse:
-        charger_id = unquote(request.path.rstrip("/").rsplit("/", 1)[-1])
-        if not valid_charger_id(charger_id):
-            _LOGGER.warning(
-                "Refused a connection to %s: no usable charger id in the path", request.path
-            )
-            raise web.HTTPNotFound(text="The URL must end with the charger id")
-        offered = [
-            p.strip()
-            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
-            if p.strip()
-        ]
-        if not any(protocol in SUBPROTOCOLS for protocol in offered):
-            _LOGGER.warning(
-                "Refused charger %s from %s: it offers subprotocols %s, this central system speaks %s",
-                charger_id,
-                request.remote,
-                offered or "none",
-                ", ".join(SUBPROTOCOLS),
-            )
-            raise web.HTTPBadRequest(text=f"Supported subprotocols: {', '.join(SUBPROTOCOLS)}")
-
-        self._authenticate(request, charger_id)
-        quirks = self.settings.quirks_for(charger_id)
-        websocket = web.WebSocketResponse(
-            protocols=SUBPROTOCOLS, heartbeat=quirks.ping_interval or None, autoping=True
-        )
-        await websocket.prepare(request)
-
+    async def serve(
+        self, charger_id: str, websocket: web.WebSocketResponse, remote: str | None
+    ) -> None:
+        """Answer an admitted charger until its socket closes."""
         again = charger_id in self.chargers
         charger = self.chargers.get(charger_id) or self._new_charger(charger_id)
         if (previous := self.connections.get(charger_id)) is not None:
@@ -447,8 +435,11 @@ class CentralSystem:
         charger.connected = True
         charger.last_seen = self.now()
         charger.health.connected(charger.last_seen, again=again)
-        _LOGGER.info("Charger %s connected from %s", charger_id, request.remote)
+        _LOGGER.info("Charger %s connected from %s", charger_id, remote)
         self._report_security()
+        if not (charger.approved and charger.vendor is not None):
+            # Not known to have booted: a client that never says who it is gets no socket.
+            self.background(self._expect_boot(connection))
         try:
             self.check_health(charger)
             if charger.approved:
@@ -461,7 +452,7 @@ class CentralSystem:
                     # often without a new boot. Catch up on what happened meanwhile.
                     self.background(self._refresh_after_reconnect(charger))
             elif self.settings.auto_accept:
-                await self.approve(charger_id, ask_boot=False)
+                await self.approve(charger_id, ask_boot=False, by_owner=False)
             else:
                 self.watch(self.ledger.save_charger(charger_id, charger.last_seen))
                 self.listener.charger_pending(charger)
@@ -477,7 +468,19 @@ class CentralSystem:
                     self.check_health(charger)
                 self._report_security()
                 charger.notify()
-        return websocket
+
+    async def _expect_boot(self, connection: ChargerConnection) -> None:
+        bound = self.boot_timeout or self.settings.heartbeat_interval
+        try:
+            async with asyncio.timeout(bound):
+                await connection.booted.wait()
+        except TimeoutError:
+            _LOGGER.warning(
+                "%s: no BootNotification within %s s; closing the connection", connection.id, bound
+            )
+            await connection.websocket.close(
+                code=WSCloseCode.POLICY_VIOLATION, message=b"No BootNotification"
+            )
 
     def _report_security(self) -> None:
         self.listener.insecure_chargers(
@@ -487,23 +490,13 @@ class CentralSystem:
                 if charger_id not in self.settings.password_hashes
             )
         )
-
-    def _authenticate(self, request: web.Request, charger_id: str) -> None:
-        """Refuse (401) a charger with a password set that does not log in with it."""
-        stored = self.settings.password_hashes.get(charger_id)
-        if stored is None:
-            return  # security profile 0: allowed, but the owner is told (_report_security)
-        password = basic_auth_password(request.headers.get("Authorization"), charger_id)
-        if password is None or not password_matches(password, stored):
-            _LOGGER.warning(
-                "Refused charger %s from %s: %s password",
-                charger_id,
-                request.remote,
-                "no" if password is None else "wrong",
+        self.listener.tag_list_withheld(
+            sorted(
+                charger.charger_id
+                for charger in self.chargers.values()
+                if charger.approved and not self.gets_tag_list(charger)
             )
-            raise web.HTTPUnauthorized(
-                headers={"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'}
-            )
+        )
 
     # What chargers tell us; called by ChargerConnection after validation.
 
@@ -658,6 +651,8 @@ class CentralSystem:
 
     async def _sync_local_list(self, charger: ChargerState) -> str:
         charger_id = charger.charger_id
+        if not self.gets_tag_list(charger):
+            return "Withheld"
         reported = await self.command(charger_id, call.GetLocalListVersion())
         charger.local_list_version = int(reported.list_version)
         if charger.local_list_version == NOT_SUPPORTED_VERSION:
@@ -732,7 +727,7 @@ class CentralSystem:
             charger.charger_id,
             connector_id,
             payload["id_tag"],
-            payload["meter_start"],
+            _register_wh(payload["meter_start"]),
             started_at,
             payload.get("reservation_id"),
         )
@@ -791,7 +786,7 @@ class CentralSystem:
         transaction = await self.ledger.stop_transaction(
             charger.charger_id,
             transaction_id,
-            payload["meter_stop"],
+            _register_wh(payload["meter_stop"]),
             stopped_at,
             payload.get("reason"),
             id_tag,
@@ -857,6 +852,14 @@ class CentralSystem:
         moments: dict[datetime, list[dict[str, Any]]],
     ) -> None:
         snapshots = [normalise(moment, sampled) for moment, sampled in sorted(moments.items())]
+        if absurd := sum(snapshot.absurd for snapshot in snapshots):
+            _LOGGER.warning(
+                "%s: %d meter value(s) no meter can show were kept raw, not used",
+                charger.charger_id,
+                absurd,
+            )
+            if transaction_id is not None and self._owns(charger, connector_id, transaction_id):
+                self.cashier.flag(transaction_id, ABSURD_READING)
         readings = [
             MeterReading(
                 charger.charger_id,
@@ -896,15 +899,26 @@ class CentralSystem:
         if checkpoint is not None:
             await checkpoint
         if transaction_id is not None:
-            self._enforce_cap(charger, transaction_id)
+            self._enforce_cap(charger, connector_id, transaction_id)
         elif connector.transaction is not None:
             # A reading without its transaction (a triggered one): the running session's.
-            self._enforce_cap(charger, connector.transaction.transaction_id)
+            self._enforce_cap(charger, connector_id, connector.transaction.transaction_id)
 
-    def _enforce_cap(self, charger: ChargerState, transaction_id: int) -> None:
+    def _owns(self, charger: ChargerState, connector_id: int, transaction_id: int) -> bool:
+        """Whether the session is the one running (or last run) on this charger's connector."""
+        connector = charger.connectors.get(connector_id)
+        return connector is not None and any(
+            t is not None and t.transaction_id == transaction_id
+            for t in (connector.transaction, connector.last_transaction)
+        )
+
+    def _enforce_cap(self, charger: ChargerState, connector_id: int, transaction_id: int) -> None:
         """Stop a paid session before its cost can pass what the guest's card holds."""
-        if self.guests.by_transaction(transaction_id) is None:
+        guest = self.guests.by_transaction(transaction_id)
+        if guest is None:
             return  # not a paid session: no bill to work out on every reading
+        if (guest.charger_id, guest.connector_id) != (charger.charger_id, connector_id):
+            return  # a reading naming another charger's session never acts on it
         bill = self.cashier.live_bill(transaction_id)
         if bill is None or not self.guests.cap_reached(transaction_id, bill.gross):
             return
@@ -951,11 +965,6 @@ class CentralSystem:
             )
 
 
-def valid_charger_id(charger_id: str) -> bool:
-    """Whether a charger could connect with this id (the last segment of its URL)."""
-    return 0 < len(charger_id) <= MAX_CHARGER_ID_LENGTH and charger_id.isprintable()
-
-
 def _connector_id(payload: dict[str, Any]) -> int:
     """The schema allows any integer; OCPP 1.6 numbers connectors from 0 (the charger)."""
     connector_id: int = payload["connector_id"]
@@ -964,6 +973,14 @@ def _connector_id(payload: dict[str, Any]) -> int:
             description=f"connectorId must be 0 or more, not {connector_id}"
         )
     return connector_id
+
+
+def _register_wh(value: int) -> int:
+    """meterStart or meterStop; beyond any real register (and the ledger's integers) it is
+    refused, the raw frame kept."""
+    if abs(value) >= MAX_REGISTER_WH:
+        raise PropertyConstraintViolationError(description="The meter value is beyond any meter")
+    return value
 
 
 def _times_thousand(value: Decimal | None) -> Decimal | None:
@@ -996,9 +1013,13 @@ def _timestamp(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as err:
-        raise PropertyConstraintViolationError(description=f"Not a dateTime: {value!r}") from err
+        raise PropertyConstraintViolationError(
+            description=f"Not a dateTime: {shown(value, 40)!r}"
+        ) from err
     if parsed.tzinfo is None:
-        raise PropertyConstraintViolationError(description=f"dateTime without time zone: {value!r}")
+        raise PropertyConstraintViolationError(
+            description=f"dateTime without time zone: {shown(value, 40)!r}"
+        )
     return parsed
 
 
@@ -1006,6 +1027,7 @@ def _charger_from_record(record: ChargerRecord) -> ChargerState:
     charger = ChargerState(
         record.charger_id,
         approved=record.approved,
+        approved_by_owner=record.approved_by_owner,
         vendor=record.vendor,
         model=record.model,
         serial_number=record.serial_number,

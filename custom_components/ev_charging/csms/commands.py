@@ -1,16 +1,17 @@
 """Commands from the central system to a charger, and why one can fail."""
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.exceptions import NotSupportedError, OCPPError
 
+from .log_safety import untrusted_logger
+
 if TYPE_CHECKING:
     from .connection import ChargerConnection
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = untrusted_logger(__name__)
 
 # How long a charger may take to answer a command.
 COMMAND_TIMEOUT = 30.0

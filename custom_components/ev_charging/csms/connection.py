@@ -20,6 +20,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from ..ledger import LedgerError
+from .log_safety import Throttle, untrusted_logger
 from .protocol import (
     FrameError,
     IncomingCall,
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
     from .central import CentralSystem
     from .state import ChargerState
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = untrusted_logger(__name__)
 # The ocpp library logs every frame at INFO: under a logger of its own, so it can be turned
 # on alone (custom_components.ev_charging.csms.connection.frames: info).
-_FRAME_LOGGER = logging.getLogger(f"{__name__}.frames")
+_FRAME_LOGGER = untrusted_logger(f"{__name__}.frames")
 
 # Messages that carry billing data: kept raw in the ledger before they are validated.
 TRANSACTION_ACTIONS = frozenset(
@@ -47,6 +48,8 @@ TRANSACTION_ACTIONS = frozenset(
 )
 # What a charger may send before the owner approved it.
 BEFORE_APPROVAL = frozenset({Action.boot_notification, Action.heartbeat})
+# Warnings about one charger's bad frames: a few a minute, the rest counted.
+_THROTTLE = Throttle()
 
 
 @functools.cache
@@ -96,6 +99,11 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         self._handled = frozenset(self.route_map)
         self.closed = asyncio.Event()
         """Set when the socket is gone: commands waiting for an answer give up at once."""
+        self.booted = asyncio.Event()
+        """Set when the charger sent a BootNotification on this connection."""
+        self._awaited: str | None = None
+        """The message id of our CALL waiting for its answer; other replies are dropped."""
+        self._pong = asyncio.Event()
 
     @classmethod
     def handled_actions(cls) -> list[str]:
@@ -104,20 +112,50 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Read frames until the socket closes."""
+        websocket = self.websocket
         try:
-            async for message in self.websocket:
+            async for message in websocket:
                 if message.type == web.WSMsgType.TEXT:
                     try:
                         await self.route_message(message.data)
                     except Exception:
                         # Whatever went wrong with one frame, the connection goes on.
-                        _LOGGER.exception("%s: frame not handled: %.200s", self.id, message.data)
+                        _LOGGER.exception("%s: frame not handled: %s", self.id, message.data)
+                elif message.type == web.WSMsgType.PING:
+                    await websocket.pong(message.data)
+                elif message.type == web.WSMsgType.PONG:
+                    self._pong.set()
                 elif message.type == web.WSMsgType.BINARY:
                     self._unreadable(repr(message.data[:200]), "a binary frame, OCPP-J uses text")
                 elif message.type == web.WSMsgType.ERROR:
-                    _LOGGER.warning("%s: websocket error %s", self.id, self.websocket.exception())
+                    # A frame over the size limit ends here: aiohttp closed the socket (1009).
+                    self._warn("socket", "%s: connection closed: %s", self.id, message.data)
         finally:
             self.closed.set()
+
+    async def answers_ping(self, within: float) -> bool:
+        """Whether the charger is still there: it answers a websocket ping in time."""
+        if self.websocket.closed:
+            return False
+        self._pong.clear()
+        try:
+            await self.websocket.ping()
+            async with asyncio.timeout(within):
+                await self._pong.wait()
+        except TimeoutError, ConnectionError, RuntimeError:
+            return False
+        return True
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:  # noqa: ASYNC109
+        """The ocpp library's wait for our CALL's answer, noting which id is awaited."""
+        self._awaited = unique_id
+        try:
+            return await super()._get_specific_response(unique_id, timeout)
+        finally:
+            self._awaited = None
+
+    def _warn(self, kind: str, msg: str, *args: Any) -> None:
+        _THROTTLE.log(_LOGGER, logging.WARNING, (self.id, kind), msg, *args)
 
     async def route_message(self, raw_msg: str) -> None:
         """Answer one frame as OCPP 1.6 requires; the connection survives anything."""
@@ -142,10 +180,15 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             await self._send_error(err.message_id, err.action, err.error, ref)
             return
         if isinstance(message, IncomingReply):
+            if message.message_id != self._awaited:
+                # Nobody asked: queued, it would stay in memory for good.
+                self.charger.unexpected_replies += 1
+                self._warn("reply", "%s: dropped a reply to no request: %s", self.id, message.raw)
+                return
             try:
                 self._response_queue.put_nowait(unpack(message.raw))
             except OCPPError as err:
-                _LOGGER.warning("%s: unusable reply %s: %s", self.id, message.raw[:200], err)
+                self._warn("reply", "%s: unusable reply %s: %s", self.id, message.raw, err)
             return
 
         ref = self._record(message.action, message.message_id, raw_msg, received_at)
@@ -203,7 +246,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
     async def _send_error(
         self, message_id: str | int, action: str | None, error: OCPPError, ref: FrameRef | None
     ) -> None:
-        _LOGGER.warning(
+        self._warn(
+            "call_error",
             "%s: answering %s (%s) with %s: %s",
             self.id,
             action,
@@ -227,14 +271,15 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     def _unreadable(self, raw: str, why: str) -> None:
         self.charger.unreadable_frames += 1
-        _LOGGER.warning(
-            "%s: ignoring a frame that cannot be answered (%s): %.200s", self.id, why, raw
+        self._warn(
+            "unreadable", "%s: ignoring a frame that cannot be answered (%s): %s", self.id, why, raw
         )
 
     # Handlers: thin; the central system does the work and the bookkeeping.
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, **payload: Any) -> Any:
+        self.booted.set()
         status, interval = await self.central.boot(self.charger, payload)
         return call_result.BootNotification(
             current_time=self.central.now().isoformat(), interval=interval, status=status

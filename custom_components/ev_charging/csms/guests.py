@@ -4,7 +4,6 @@ Guests account, and stopped before their cost can pass the cap the card hold all
 Plain Python, no Home Assistant. Kept in the ledger, so a restart keeps enforcing the cap.
 """
 
-import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from ocpp.v16 import call
 from ..ledger import Ledger
 from .commands import CommandError
 from .holds import Hold
+from .log_safety import untrusted_logger
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = untrusted_logger(__name__)
 
 WAITING, CHARGING, FINISHED, CANCELLED = "waiting", "charging", "finished", "cancelled"
 # The cost of this many more meter intervals (at the last interval's rate) must still fit

@@ -26,6 +26,9 @@ _DEFAULT_UNITS = {
     "RPM": "RPM",
 }
 _THOUSAND = Decimal(1000)
+MAX_DIGITS = 12
+"""No real meter shows a figure of more than twelve digits before the point (a register of
+10^12 Wh is a terawatt-hour): a larger one is kept raw, never used."""
 # unit as sent -> (normalised unit, factor)
 _SCALE = {
     "Wh": ("kWh", 1 / _THOUSAND),
@@ -78,6 +81,8 @@ class MeterSnapshot:
     timestamp: datetime
     samples: list[Sample] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    absurd: int = 0
+    """How many of the skipped values were numbers no meter can show."""
 
     def total(self, measurand: str, *, location: str | None = None) -> Decimal | None:
         """The value without phase, else the sum over phases (energy and power add up)."""
@@ -138,8 +143,10 @@ def normalise(timestamp: datetime, sampled_values: Iterable[dict[str, Any]]) -> 
         except InvalidOperation, KeyError:
             snapshot.skipped.append(raw)
             continue
-        if not value.is_finite():
+        if not value.is_finite() or value.adjusted() >= MAX_DIGITS:
+            # Kept raw and counted, never priced: "1e999999999" must not reach arithmetic.
             snapshot.skipped.append(raw)
+            snapshot.absurd += 1
             continue
         if unit == "Fahrenheit":
             unit, value = "°C", (value - 32) * 5 / 9

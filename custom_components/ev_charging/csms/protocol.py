@@ -6,7 +6,6 @@ per-charger "lenient" mode for known-harmless deviations of old firmware.
 """
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,7 +27,9 @@ from ocpp.exceptions import (
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16.enums import Action
 
-_LOGGER = logging.getLogger(__name__)
+from .log_safety import shown, untrusted_logger
+
+_LOGGER = untrusted_logger(__name__)
 
 OCPP_VERSION = "1.6"
 _fast_checks: dict[str, Callable[[Any], Any]] = {}
@@ -60,6 +61,7 @@ class IncomingCall:
 class IncomingReply:
     """A CALLRESULT or CALLERROR answering one of our CALLs; the ocpp library matches it."""
 
+    message_id: str | int
     raw: str
 
 
@@ -93,7 +95,7 @@ def parse_frame(raw: str | bytes) -> IncomingCall | IncomingReply:
         raise UnreadableFrame("no readable message id")
     text = raw if isinstance(raw, str) else raw.decode(errors="replace")
     if message_type in (MessageType.CallResult, MessageType.CallError):
-        return IncomingReply(text)
+        return IncomingReply(message_id, text)
     if isinstance(message_id, int):
         # Readable, so answerable (echoed as sent), but OCPP-J message ids are strings.
         raise FrameError(
@@ -118,7 +120,7 @@ def parse_frame(raw: str | bytes) -> IncomingCall | IncomingReply:
 def check_action(action: str, handled: frozenset[str]) -> None:
     """Raise the CallError for an action we cannot answer."""
     if action not in KNOWN_ACTIONS:
-        raise OcppNotImplementedError(description=f"OCPP 1.6 has no action {action!r}")
+        raise OcppNotImplementedError(description=f"OCPP 1.6 has no action {shown(action, 40)!r}")
     if action not in handled:
         raise NotSupportedError(description=f"{action} is not supported by this central system")
 
@@ -170,22 +172,58 @@ def _rank(error: OCPPError) -> int:
 
 
 def _to_ocpp_error(error: SchemaError) -> OCPPError:
-    where = "/".join(str(part) for part in error.absolute_path) or "payload"
-    details = {"path": where, "cause": error.message}
-    match error.validator:
+    """The CallError for a schema violation: it names the field and the rule broken, never
+    the value sent (a charger's 1 MB value must not come back in the answer or the log)."""
+    where = "/".join(shown(part, 40) for part in error.absolute_path) or "payload"
+    rule = str(error.validator)
+    details = {"path": where, "rule": rule}
+    match rule:
         case "required":
-            return OccurenceConstraintViolationError(description=error.message, details=details)
+            missing = [name for name in error.validator_value if name not in error.instance]
+            return OccurenceConstraintViolationError(
+                description=f"{where}: required field {', '.join(missing)} missing",
+                details=details,
+            )
         case "type":
             return TypeConstraintViolationError(
-                description=f"{where}: {error.message}", details=details
+                description=f"{where}: must be of type {error.validator_value}", details=details
             )
         case "additionalProperties":
-            return FormationViolationError(description=f"{where}: {error.message}", details=details)
+            allowed = set(error.schema.get("properties", {}))
+            extra = [shown(key, 40) for key in error.instance if key not in allowed][:5]
+            return FormationViolationError(
+                description=f"{where}: unknown field {', '.join(extra)}", details=details
+            )
         case _:
             # enum, maxLength, minimum, maximum, format, pattern ...
             return PropertyConstraintViolationError(
-                description=f"{where}: {error.message}", details=details
+                description=f"{where}: {_RULE_TEXT.get(rule, 'breaks the rule')} {_limit(error)}",
+                details=details,
             )
+
+
+_RULE_TEXT = {
+    "enum": "is not one of",
+    "maxLength": "is longer than",
+    "minLength": "is shorter than",
+    "maximum": "is above",
+    "minimum": "is below",
+    "exclusiveMaximum": "is not below",
+    "exclusiveMinimum": "is not above",
+    "multipleOf": "is not a multiple of",
+    "format": "is not of format",
+    "pattern": "does not match",
+    "maxItems": "has more items than",
+    "minItems": "has fewer items than",
+}
+
+
+def _limit(error: SchemaError) -> str:
+    """The schema's side of a broken rule (the limit or the allowed values): ours to show."""
+    value = error.validator_value
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return shown(value, 100) if error.validator != "pattern" else "its pattern"
 
 
 def _fix(result: Validated, errors: list[SchemaError]) -> bool:
@@ -207,7 +245,9 @@ def _fix(result: Validated, errors: list[SchemaError]) -> bool:
             key = error.absolute_path[-1] if error.absolute_path else None
             if canonical is not None and key is not None and isinstance(parent, (dict, list)):
                 parent[key] = canonical
-                result.fixes.append(f"{_path(error)}: {error.instance!r} read as {canonical!r}")
+                result.fixes.append(
+                    f"{_path(error)}: {shown(error.instance, 40)!r} read as {canonical!r}"
+                )
                 changed = True
     return changed
 
@@ -219,7 +259,7 @@ def _resolve(document: Any, path: list[Any]) -> Any:
 
 
 def _path(error: SchemaError, *extra: Any) -> str:
-    return "/".join(str(part) for part in (*error.absolute_path, *extra))
+    return "/".join(shown(part, 40) for part in (*error.absolute_path, *extra))
 
 
 # Schemas with decimal precision rules (multipleOf 0.1): the ocpp library reads these, and

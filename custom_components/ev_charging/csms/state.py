@@ -1,6 +1,5 @@
 """What the central system knows about each charger and connector right now."""
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,8 +9,9 @@ from ..billing.cashier import BillingSettings
 from ..faults.health import ChargerHealth, Thresholds
 from ..ledger import TransactionRecord
 from .authorization import TagList
+from .log_safety import untrusted_logger
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = untrusted_logger(__name__)
 _THOUSAND = Decimal(1000)
 
 
@@ -25,6 +25,9 @@ class ChargerQuirks:
     """Seconds to wait before answering StartTransaction (some chargers need a pause)."""
     lenient: bool = False
     """Accept extra fields and wrong-case enum values with a warning instead of a CallError."""
+    replace_connection: bool = False
+    """A new connection with this charger's id always replaces the old one, even while the
+    old one answers (firmware that reconnects without closing its previous socket)."""
 
 
 @dataclass(slots=True)
@@ -33,6 +36,8 @@ class CentralSettings:
 
     heartbeat_interval: int = 60
     auto_accept: bool = False
+    max_frame_bytes: int = 65536
+    """A larger frame closes the charger's connection (1009)."""
     meter_value_interval: int = 60
     """Seconds between the MeterValues chargers are asked to send while charging."""
     quirks: dict[str, ChargerQuirks] = field(default_factory=dict)
@@ -121,6 +126,9 @@ class ChargerState:
 
     charger_id: str
     approved: bool = False
+    approved_by_owner: bool = False
+    """Approved by a person (not automatically): a charger without a password gets the tag
+    list only then."""
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
@@ -144,6 +152,8 @@ class ChargerState:
     health: ChargerHealth = field(default_factory=ChargerHealth)
     """The fault detectors' verdicts and the outage log."""
     unreadable_frames: int = 0
+    unexpected_replies: int = 0
+    """Replies (CALLRESULT, CALLERROR) to no request of ours, dropped."""
     call_errors: dict[str, int] = field(default_factory=dict)
     _listeners: list[Callable[[], None]] = field(default_factory=list)
 
