@@ -567,3 +567,41 @@ async def test_a_car_that_never_comes_ends_the_session_and_its_tag(
     assert (await charger.authorize(tag))["idTagInfo"]["status"] == "Invalid"
     _, stale = await kiosk.call("GET", f"/sessions/{session['session_id']}")
     assert stale["state"] == "cancelled"
+
+
+async def test_a_reading_acts_only_on_its_own_chargers_paid_session(
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Another charger's MeterValues naming a paid session's transaction neither prices it nor
+    stops it, and no stop goes to that other charger; the session's own readings still do."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
+    charger = await make_charger("CP-1")
+    other = await make_charger("CP-2")
+    await charger.status(1, "Available")
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    body = {"hold_id": hold["hold_id"], "cap": "5.00", "reference": "p7"}
+    _, session = await kiosk.call("POST", "/sessions", body)
+    started = await charger.start_transaction(1, bill_tag(charger), meter_start=0)
+    transaction_id = started["transactionId"]
+    await other.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=100_000, timestamp=later(60)
+    )
+    central = kiosk_entry.runtime_data.central
+    bill = central.cashier.live_bill(transaction_id)
+    assert bill is not None
+    assert bill.energy_wh == 0
+    assert "foreign_readings" in bill.flags
+    await hass.async_block_till_done()
+    assert not [a for a, _ in other.received_calls if a == "RemoteStopTransaction"]
+    assert not [a for a, _ in charger.received_calls if a == "RemoteStopTransaction"]
+
+    await charger.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=6_000, timestamp=later(60)
+    )
+    await until(
+        lambda: any(a == "RemoteStopTransaction" for a, _ in charger.received_calls),
+        "the stop at the cap, to the session's own charger",
+    )
+    assert not [a for a, _ in other.received_calls if a == "RemoteStopTransaction"]
+    assert (await kiosk.call("GET", f"/sessions/{session['session_id']}"))[0] == 200
