@@ -1,4 +1,3 @@
-
 """Config, reconfigure, options and charger-approval flows."""
 
 import re

@@ -164,6 +164,16 @@ async def test_errors_name_the_field_not_the_value(
     assert "idTag" in reply[3]
     assert "ZZZZ" not in json.dumps(reply)
     assert len(json.dumps(reply)) < 500
+    reply = await charger.call_raw(
+        [
+            2,
+            "m1b",
+            "StatusNotification",
+            {"connectorId": huge, "errorCode": "NoError", "status": "Available"},
+        ]
+    )
+    assert reply[2] == "TypeConstraintViolation"
+    assert "ZZZZ" not in json.dumps(reply)
     reply = await charger.call_raw([2, "m2", "Heartbeat", {huge: 1}])
     assert reply[2] == "FormationViolation"
     assert len(json.dumps(reply)) < 500
@@ -235,6 +245,7 @@ async def test_forged_log_lines_are_escaped(
         ("/..", 404),
         ("/%C0%AF", 404),  # overlong UTF-8 slash
         ("/..%252F", 404),  # double-encoded
+        ("/%2541", 404),  # "%41" decoded once: only a second decoding would make it "A"
         ("/../SIM-002", 404),
         ("/..%2FSIM-002", 404),
         ("/ocpp/" + "A" * 49, 404),  # longer than OCPP's 48

@@ -573,7 +573,8 @@ async def test_a_reading_acts_only_on_its_own_chargers_paid_session(
     hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Another charger's MeterValues naming a paid session's transaction neither prices it nor
-    stops it, and no stop goes to that other charger; the session's own readings still do."""
+    takes its stop: when the stop at the cap was refused, the retry goes to the session's own
+    charger with its next reading, never to the charger that sent the foreign one."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
     charger = await make_charger("CP-1")
     other = await make_charger("CP-2")
@@ -584,24 +585,33 @@ async def test_a_reading_acts_only_on_its_own_chargers_paid_session(
     _, session = await kiosk.call("POST", "/sessions", body)
     started = await charger.start_transaction(1, bill_tag(charger), meter_start=0)
     transaction_id = started["transactionId"]
+    central = kiosk_entry.runtime_data.central
     await other.meter_values(
         1, transaction_id, power_w=7000, energy_wh=100_000, timestamp=later(60)
     )
-    central = kiosk_entry.runtime_data.central
     bill = central.cashier.live_bill(transaction_id)
     assert bill is not None
     assert bill.energy_wh == 0
     assert "foreign_readings" in bill.flags
-    await hass.async_block_till_done()
-    assert not [a for a, _ in other.received_calls if a == "RemoteStopTransaction"]
-    assert not [a for a, _ in charger.received_calls if a == "RemoteStopTransaction"]
 
+    # At the cap; the charger refuses the first stop.
+    charger.answers["RemoteStopTransaction"] = {"status": "Rejected"}
     await charger.meter_values(
         1, transaction_id, power_w=7000, energy_wh=6_000, timestamp=later(60)
     )
+    guest = central.guests.sessions[session["session_id"]]
+    await until(lambda: guest.must_stop and not guest.stopping, "the first stop, refused")
+    await other.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=100_001, timestamp=later(61)
+    )
+    await hass.async_block_till_done()
+    assert not [a for a, _ in other.received_calls if a == "RemoteStopTransaction"]
+    del charger.answers["RemoteStopTransaction"]
+    await charger.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=6_100, timestamp=later(62)
+    )
     await until(
-        lambda: any(a == "RemoteStopTransaction" for a, _ in charger.received_calls),
-        "the stop at the cap, to the session's own charger",
+        lambda: [a for a, _ in charger.received_calls].count("RemoteStopTransaction") == 2,
+        "the stop sent again, to the session's own charger",
     )
     assert not [a for a, _ in other.received_calls if a == "RemoteStopTransaction"]
-    assert (await kiosk.call("GET", f"/sessions/{session['session_id']}"))[0] == 200
