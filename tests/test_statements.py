@@ -1,6 +1,8 @@
 """Statements: a month of sessions for three accounts, totals to the cent, CSV line by line."""
 
 import asyncio
+import csv
+import io
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -19,12 +21,18 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
+from custom_components.ev_charging.billing.statements import (
+    NO_ACCOUNT,
+    Statement,
+    StatementLine,
+)
 from custom_components.ev_charging.const import (
     CONF_PRICE_PER_KWH,
     CONF_SESSION_FEE,
     DOMAIN,
     SUBENTRY_ACCOUNT,
 )
+from custom_components.ev_charging.ledger import BillRecord, TransactionRecord
 from custom_components.ev_charging.statements import EVENT_STATEMENT_READY
 
 from .conftest import ChargerFactory
@@ -239,3 +247,88 @@ async def test_blueprint_sends_the_statements(hass: HomeAssistant, config_dir: P
             "/config/ev_charging/statements/2026-11/unit_1.csv",
         ]
     }
+
+
+async def test_formula_cells_reach_the_csv_as_text(
+    hass: HomeAssistant,
+    november: None,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A charger id and ID tags a spreadsheet would run as formulas (=, +, -, @ first) come in
+    over OCPP; the month's CSV files have them as text (a leading single quote, OWASP's advice
+    against CSV injection) and the amounts as plain numbers."""
+    entry = init_integration
+    await add_tariff(hass, entry, **{CONF_PRICE_PER_KWH: "0.40", CONF_SESSION_FEE: "0.25"})
+    await add_account(hass, entry, "@Board")
+    tags = ["@SUM(1+1)", "-2+3", "+CMD"]
+    for tag in tags:
+        await hass.services.async_call(
+            DOMAIN, "set_id_tag", {"id_tag": tag, "account": "@Board"}, blocking=True
+        )
+    charger = await make_charger("=1+2")
+    register = 0
+    for day, tag in enumerate(tags, start=1):
+        moment = datetime(2026, 11, day, 9, 0, tzinfo=AMSTERDAM)
+        started = await charger.start_transaction(1, tag, meter_start=register, timestamp=moment)
+        register += 2_500
+        await charger.stop_transaction(
+            started["transactionId"], meter_stop=register, timestamp=moment + timedelta(hours=1)
+        )
+        await charger.status(1, "Available", timestamp=moment + timedelta(hours=1, minutes=1))
+
+    events: list[Event] = []
+    hass.bus.async_listen(EVENT_STATEMENT_READY, events.append)
+    first_of_december = datetime(2026, 12, 1, 0, 0, 1, tzinfo=AMSTERDAM)
+    freezer.move_to(first_of_december)
+    async_fire_time_changed(hass, first_of_december)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    [event] = events
+    board = await asyncio.to_thread(Path(event.data["accounts"]["@Board"]).read_text)
+    header, *sessions, total = list(csv.reader(io.StringIO(board)))
+    assert len(sessions) == 3
+    for row, tag in zip(sessions, tags, strict=True):
+        cells = dict(zip(header, row, strict=True))
+        assert (cells["charger"], cells["id_tag"]) == ("'=1+2", f"'{tag}")
+        # 2.5 kWh at 0.40 and a 0.25 fee: numbers, with no quote in front.
+        assert (cells["energy_kwh"], cells["gross_EUR"]) == ("2.5", "1.25")
+    assert total[12] == "3.75"
+    summary = await asyncio.to_thread(Path(event.data["summary"]).read_text)
+    assert list(csv.reader(io.StringIO(summary)))[1][:2] == ["'@Board", "3"]
+
+
+def test_statement_cells_a_spreadsheet_would_run_get_a_quote() -> None:
+    """Every text cell starting with = + - @, a tab or a carriage return is quoted; numbers,
+    negative ones too, are written as they are."""
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=AMSTERDAM)
+    transaction = TransactionRecord(7, "@CP", 1, "-1+1", 0, at, 1000, at + timedelta(hours=1))
+    bill = BillRecord(
+        transaction_id=7,
+        account=None,
+        tariff={"name": "\tFree", "version": 1},
+        energy_wh=Decimal(1000),
+        energy_cost=Decimal("-0.50"),
+        session_fee=Decimal(0),
+        idle_seconds=Decimal(0),
+        idle_fee=Decimal(0),
+        net=Decimal("-0.50"),
+        tax=Decimal(0),
+        gross=Decimal("-0.50"),
+        pieces=[],
+        electricity_cost=Decimal(0),
+        flags=frozenset({"\rnote"}),
+        idle_clock={},
+        unplugged_at=at + timedelta(hours=1),
+        final=True,
+        payment_reference="+pay",
+    )
+    statement = Statement(
+        at, at + timedelta(days=30), "EUR", (StatementLine(transaction, bill),), {}
+    )
+    [_, row, total] = list(csv.reader(io.StringIO(statement.account_csv(NO_ACCOUNT))))
+    assert row[1:4] == ["'@CP", "1", "'-1+1"]
+    assert row[7] == row[10] == row[12] == "-0.50"
+    assert row[13:] == ["'\tFree v1", "'\rnote", "'+pay"]
+    assert total[12] == "-0.50"
+    assert list(csv.reader(io.StringIO(statement.summary_csv())))[1][0] == "No account"

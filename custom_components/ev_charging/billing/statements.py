@@ -19,6 +19,29 @@ from .tariff import ZERO
 _THOUSAND = Decimal(1000)
 NO_ACCOUNT = ""
 """Sessions of tags without an account are listed under this key."""
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cells(row: Iterable[object]) -> list[object]:
+    """A CSV row safe to open in a spreadsheet: text that would start a formula (a charger id
+    or ID tag such as `=HYPERLINK(...)`) gets a leading single quote, which spreadsheets read
+    as "this is text"; numbers we write ourselves stay numbers, negative ones too."""
+    return [
+        f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+        for cell in row
+    ]
+
+
+class _SpreadsheetSafeWriter:
+    """A csv.writer whose every row goes through _cells."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row: Iterable[object]) -> None:
+        """Write one row."""
+        self._writer.writerow(_cells(row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +185,7 @@ class Statement:
         """One account's sessions, then its total, as CSV."""
         lines = self.by_account().get(account, [])
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _SpreadsheetSafeWriter(out)
         writer.writerow(
             [
                 "session",
@@ -231,7 +254,7 @@ class Statement:
     def summary_csv(self) -> str:
         """Every account's totals, then the grand total, as CSV."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _SpreadsheetSafeWriter(out)
         writer.writerow(
             [
                 "account",
