@@ -2,8 +2,11 @@
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+
+from .ids import valid_charger_id, valid_connector_number
 
 API = "/api/ev_charging/kiosk/v1"
 
@@ -21,6 +24,14 @@ class BridgeError(Exception):
     def refused(self) -> bool:
         """The integration answered no (as opposed to not answering): retrying will not help."""
         return self.status in (400, 404, 409)
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-encoded whole: no id can add segments, a query or a fragment
+    to a request to Home Assistant, and `.` or `..` (which URLs resolve) are refused."""
+    if value in ("", ".", ".."):
+        raise BridgeError(404, "not an id", "not_an_id")
+    return quote(value, safe="")
 
 
 class IntegrationBridge:
@@ -58,10 +69,13 @@ class IntegrationBridge:
         return list(answer["connectors"])
 
     async def connector(self, charger_id: str, connector_id: int) -> dict[str, Any] | None:
-        """One connector; None if the integration does not know it."""
+        """One connector; None if the integration does not know it (or could not: a charger id
+        or number the rule refuses is never sent)."""
+        if not valid_charger_id(charger_id) or not valid_connector_number(connector_id):
+            return None
         try:
             answer: dict[str, Any] = await self._request(
-                "GET", f"/connectors/{charger_id}/{connector_id}"
+                "GET", f"/connectors/{_segment(charger_id)}/{connector_id}"
             )
         except BridgeError as err:
             if err.status == 404:
@@ -81,7 +95,7 @@ class IntegrationBridge:
     async def release(self, hold_id: str) -> None:
         """Let the connector go again; a hold already gone is fine."""
         try:
-            await self._request("DELETE", f"/holds/{hold_id}")
+            await self._request("DELETE", f"/holds/{_segment(hold_id)}")
         except BridgeError as err:
             if err.error != "unknown_hold":
                 raise
@@ -96,10 +110,12 @@ class IntegrationBridge:
 
     async def session(self, session_id: str) -> dict[str, Any]:
         """A paid session's progress: state, energy, cost and whether the bill is final."""
-        answer: dict[str, Any] = await self._request("GET", f"/sessions/{session_id}")
+        answer: dict[str, Any] = await self._request("GET", f"/sessions/{_segment(session_id)}")
         return answer
 
     async def stop_session(self, session_id: str) -> dict[str, Any]:
         """Stop the session (or cancel it if the car never started charging)."""
-        answer: dict[str, Any] = await self._request("POST", f"/sessions/{session_id}/stop")
+        answer: dict[str, Any] = await self._request(
+            "POST", f"/sessions/{_segment(session_id)}/stop"
+        )
         return answer

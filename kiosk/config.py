@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 import voluptuous as vol
@@ -23,6 +24,17 @@ def _url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise vol.Invalid(f"a http(s) URL is needed, not {value!r}")
     return value.rstrip("/")
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError as err:
+        raise vol.Invalid(f"addresses or networks separated by commas are needed: {err}") from err
+
+
+def _count(minimum: int) -> vol.All:
+    return vol.All(vol.Coerce(int), vol.Range(min=minimum, max=1000))
 
 
 SCHEMA = vol.Schema(
@@ -48,6 +60,13 @@ SCHEMA = vol.Schema(
             r"^whsec_\S+$", msg="the webhook endpoint's signing secret (whsec_)"
         ),
         vol.Optional("EV_CHARGING_STRIPE_API_BASE", default="https://api.stripe.com"): _url,
+        vol.Optional("EV_CHARGING_KIOSK_HEADER_TIMEOUT", default="5"): vol.All(
+            vol.Coerce(float), vol.Range(min=0.1, max=120)
+        ),
+        vol.Optional("EV_CHARGING_KIOSK_OPEN_HOLDS_PER_CLIENT", default="2"): _count(1),
+        vol.Optional("EV_CHARGING_KIOSK_HOLDS_PER_CLIENT_HOUR", default="6"): _count(1),
+        vol.Optional("EV_CHARGING_KIOSK_HOLD_COOLDOWN", default="15"): _count(0),
+        vol.Optional("EV_CHARGING_KIOSK_TRUSTED_PROXIES", default=""): _networks,
     },
     extra=vol.REMOVE_EXTRA,
 )
@@ -61,6 +80,19 @@ class StripeSettings:
     webhook_secret: str
     """The signing secret of the kiosk's webhook endpoint (`/stripe/webhook`)."""
     api_base: str = "https://api.stripe.com"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldLimits:
+    """How much one client address may hold while paying: a hold reserves the connector at the
+    charger (residents cannot use it either) and costs nothing until it is paid."""
+
+    open_per_client: int = 2
+    """Holds not paid yet at once (a guest who went back to pick another connector still can)."""
+    per_client_hour: int = 6
+    """Holds begun in any hour, paid or not."""
+    cooldown: timedelta = timedelta(minutes=15)
+    """How long a connector whose hold ended unpaid cannot be held again by the same address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +114,12 @@ class KioskConfig:
     stripe: StripeSettings | None = None
     """None: card payment is not set up, the pages only show states and prices."""
     reconcile_every: timedelta = timedelta(seconds=20)
+    header_timeout: float = 5.0
+    """Seconds a connection may take to send a request's headers (and stay idle between
+    requests) before it is closed: half-open connections cannot pile up."""
+    hold_limits: HoldLimits = HoldLimits()
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    """Reverse proxies whose X-Forwarded-For names the client (for the hold limits)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KioskConfig:
@@ -104,6 +142,13 @@ class KioskConfig:
                 if "EV_CHARGING_STRIPE_API_KEY" in data
                 else None
             ),
+            header_timeout=data["EV_CHARGING_KIOSK_HEADER_TIMEOUT"],
+            hold_limits=HoldLimits(
+                data["EV_CHARGING_KIOSK_OPEN_HOLDS_PER_CLIENT"],
+                data["EV_CHARGING_KIOSK_HOLDS_PER_CLIENT_HOUR"],
+                timedelta(minutes=data["EV_CHARGING_KIOSK_HOLD_COOLDOWN"]),
+            ),
+            trusted_proxies=data["EV_CHARGING_KIOSK_TRUSTED_PROXIES"],
         )
 
 

@@ -26,6 +26,7 @@ STATES = {
     "unavailable": "Out of service for maintenance.",
     "offline": "Not reachable at the moment.",
 }
+STYLE_PATH = "/style.css"
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:32rem;color:#111}
 h1{font-size:1.4rem;margin:.2rem 0 1rem}
@@ -90,12 +91,13 @@ def price_words(price: dict[str, Any] | None) -> list[str]:
 
 
 def _page(title: str, body: str, *, refresh: bool = False) -> str:
-    # A page still waiting for something reloads itself: live updates without scripts.
+    # A page still waiting for something reloads itself: live updates without scripts. The
+    # style is a file of its own: the pages' Content-Security-Policy allows no inline style.
     reload = "<meta http-equiv='refresh' content='5'>" if refresh else ""
     return (
         f"<!doctype html><html lang='en'><head>{reload}<meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
+        f"<title>{escape(title)}</title><link rel='stylesheet' href='{STYLE_PATH}'></head>"
         f"<body>{body}</body></html>"
     )
 
@@ -156,6 +158,10 @@ NOT_PAYABLE = {
     "unreachable": "The charging service is not reachable at the moment.",
     "payment_unavailable": "Card payment is not available right now. Please try again later.",
     "unknown_connector": "This code does not belong to a charger here any more.",
+    "too_many_holds": "You have begun paying at other connectors already. Finish or cancel"
+    " those payments first, or try again later.",
+    "cooling_down": "Your last payment for this connector was not finished. Please try again"
+    " in a few minutes.",
 }
 
 
@@ -166,6 +172,33 @@ def not_payable_page(site: str, reason: str, back: str) -> str:
         f"<p class='note'>{escape(site)}</p><h1>Cannot pay here now</h1>"
         f"<p class='state faulted'>{escape(NOT_PAYABLE.get(reason, reason))}</p>"
         f"<p>Nothing was charged. <a href='{escape(back)}'>Back to the connector</a></p>",
+    )
+
+
+def forbidden_page(site: str) -> str:
+    """A form sent from another site (or with its origin hidden): nothing was done."""
+    return _page(
+        "Not done",
+        f"<p class='note'>{escape(site)}</p><h1>Not done</h1>"
+        "<p>This request did not come from this site's own pages, so nothing was changed and"
+        " nothing was charged. Scan the code on the charger to start again.</p>",
+    )
+
+
+def cancel_page(site: str, payment: Payment) -> str:
+    """Where Stripe's back link leads while the payment is still open: the guest decides
+    whether to let the connector go (a POST: following a link changes nothing)."""
+    place = f"{payment.charger_id}, connector {payment.connector_id}"
+    action = f"/s/{payment.payment_id}/cancel"
+    return _page(
+        place,
+        f"<p class='note'>{escape(site)}</p><h1>{escape(place)}</h1>"
+        "<p class='state'>You left the payment page: nothing was charged.</p>"
+        "<p>The connector is kept for you for a while. If you do not want to charge now,"
+        " let it go so that others can:</p>"
+        f"<form method='post' action='{escape(action)}'>"
+        "<button id='cancel' class='button stop'>Cancel the payment</button></form>"
+        "<p class='note'>Changed your mind? Go back to the payment page.</p>",
     )
 
 

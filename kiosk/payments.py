@@ -113,8 +113,9 @@ class PaymentDesk:
         """The desk's clock."""
         return self._now()
 
-    async def begin(self, charger_id: str, connector_id: int) -> str:
-        """Hold the connector and open a Checkout Session; the address to send the guest to."""
+    async def begin(self, charger_id: str, connector_id: int) -> tuple[str, str]:
+        """Hold the connector and open a Checkout Session; the payment's id and the address to
+        send the guest to."""
         try:
             connector = await self._bridge.connector(charger_id, connector_id)
             if connector is None:
@@ -177,7 +178,7 @@ class PaymentDesk:
             charger_id,
             connector_id,
         )
-        return url
+        return payment.payment_id, url
 
     async def give_up(self, payment_id: str) -> None:
         """The guest went back from Checkout: end the Checkout Session, release the connector."""

@@ -3,6 +3,7 @@ hold. Async calls of the `stripe` library only (never its blocking ones on the e
 every call that creates, captures or cancels carries an idempotency key.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +18,8 @@ ZERO_DECIMAL = frozenset(
     ("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND")
 ) | {"VUV", "XAF", "XOF", "XPF"}
 THREE_DECIMAL = frozenset(("BHD", "JOD", "KWD", "OMR", "TND"))
+# How far a webhook's signing time may be from now, either way (Stripe's default).
+WEBHOOK_TOLERANCE = stripe.Webhook.DEFAULT_TOLERANCE
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -24,6 +27,27 @@ def minor_units(amount: Decimal, currency: str) -> int:
     code = currency.upper()
     exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
     return int(amount.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def verified_event(payload: str, header: str | None, secret: str) -> stripe.Event:
+    """A webhook's event if Stripe signed it within WEBHOOK_TOLERANCE of now, before or after;
+    raises stripe.SignatureVerificationError (or ValueError for a body that is no event).
+
+    The library refuses only signatures too old: one dated ahead (a clock gone wrong, or a
+    request signed for later) would stay replayable until its time came and for the
+    tolerance after."""
+    event: stripe.Event = stripe.Webhook.construct_event(
+        payload, header, secret, tolerance=WEBHOOK_TOLERANCE
+    )
+    assert header is not None  # construct_event refuses a missing one
+    # The timestamp the signature covers: the first t=, read as the library reads it.
+    items = [part.split("=", 2) for part in header.split(",")]
+    signed_at = int(next(item[1] for item in items if item[0] == "t"))
+    if signed_at > time.time() + WEBHOOK_TOLERANCE:
+        raise stripe.SignatureVerificationError(  # type: ignore[no-untyped-call]
+            f"Timestamp ahead of the tolerance zone ({signed_at})", header, payload
+        )
+    return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """The kiosk app against the real integration: connector pages, the sticker sheet, settings."""
 
+from datetime import timedelta
 from decimal import Decimal
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from custom_components.ev_charging.const import (
 )
 from kiosk.__main__ import main
 from kiosk.app import create_app
-from kiosk.config import KioskConfig, StripeSettings, read_settings_file
+from kiosk.config import HoldLimits, KioskConfig, StripeSettings, read_settings_file
 from kiosk.pages import price_words
 from kiosk.qr import qr_svg
 
@@ -74,13 +76,14 @@ async def test_connector_page_shows_state_and_the_full_price(
 
     assert "Card payment is not set up at this kiosk." in page
     assert "Pay by card" not in page
-    # Without Stripe settings there is nothing to pay or follow.
+    # Without Stripe settings there is nothing to pay or follow (even from the kiosk's pages).
     for method, path in (
         ("POST", "/c/CP-1/1/pay"),
-        ("GET", "/s/anything"),
+        ("GET", "/s/anything-that-could-be-an-id"),
         ("POST", "/stripe/webhook"),
     ):
-        assert (await kiosk_client.request(method, path)).status == 404, path
+        response = await kiosk_client.request(method, path, headers={"Origin": PUBLIC})
+        assert response.status == 404, path
     assert "Out of order." in await (await kiosk_client.get("/c/CP-1/2")).text()
     for path in ("/c/CP-1/3", "/c/NOPE/1", "/c/CP-1/x"):
         response = await kiosk_client.get(path)
@@ -96,7 +99,8 @@ async def test_sticker_sheet_has_a_qr_code_per_connector(
 ) -> None:
     """Each connector's sticker: its QR code pointing at its page, its name, its price."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    garage = await make_charger("GARAGE 1", connectors=2)
+    # An id the rule allows that a URL still has to encode.
+    garage = await make_charger("P&R:1", connectors=2)
     await garage.status(1, "Available")
     await garage.status(2, "Available")
     await hass.async_block_till_done()
@@ -104,11 +108,15 @@ async def test_sticker_sheet_has_a_qr_code_per_connector(
     sheet = await response.text()
     assert response.status == 200
     for connector in (1, 2):
-        url = f"{PUBLIC}/c/GARAGE%201/{connector}"
+        url = f"{PUBLIC}/c/P%26R%3A1/{connector}"
         assert qr_svg(url) in sheet
         assert url in sheet
     assert sheet.count("<svg") == 2
     assert sheet.count("0.30 EUR per kWh") == 2
+    # The sticker's address leads to its connector.
+    page = await kiosk_client.get("/c/P%26R%3A1/2")
+    assert page.status == 200
+    assert "P&amp;R:1, connector 2" in await page.text()
 
 
 async def test_kiosk_says_when_home_assistant_is_unreachable(
@@ -170,11 +178,35 @@ def test_settings_from_the_environment() -> None:
         Decimal("25.00"),
         8080,
     )
+    # On a hostile network: the header timeout, the hold limits, no proxy trusted.
+    assert (config.header_timeout, config.hold_limits, config.trusted_proxies) == (
+        5.0,
+        HoldLimits(open_per_client=2, per_client_hour=6, cooldown=timedelta(minutes=15)),
+        (),
+    )
+    tuned = KioskConfig.from_env(
+        env
+        | {
+            "EV_CHARGING_KIOSK_HEADER_TIMEOUT": "2.5",
+            "EV_CHARGING_KIOSK_OPEN_HOLDS_PER_CLIENT": "1",
+            "EV_CHARGING_KIOSK_HOLDS_PER_CLIENT_HOUR": "3",
+            "EV_CHARGING_KIOSK_HOLD_COOLDOWN": "30",
+            "EV_CHARGING_KIOSK_TRUSTED_PROXIES": "10.0.0.1, fd00::/8",
+        }
+    )
+    assert (tuned.header_timeout, tuned.hold_limits, tuned.trusted_proxies) == (
+        2.5,
+        HoldLimits(1, 3, timedelta(minutes=30)),
+        (ip_network("10.0.0.1/32"), ip_network("fd00::/8")),
+    )
     for key, bad in (
         ("EV_CHARGING_KIOSK_HOLD", "25.001"),
         ("EV_CHARGING_KIOSK_HOLD", "-5"),
         ("EV_CHARGING_HA_URL", "homeassistant.local"),
         ("EV_CHARGING_KIOSK_KEY", "short"),
+        ("EV_CHARGING_KIOSK_HEADER_TIMEOUT", "0"),
+        ("EV_CHARGING_KIOSK_OPEN_HOLDS_PER_CLIENT", "0"),
+        ("EV_CHARGING_KIOSK_TRUSTED_PROXIES", "proxy.local"),
     ):
         with pytest.raises(vol.Invalid):
             KioskConfig.from_env({**env, key: bad})

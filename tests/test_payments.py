@@ -2,17 +2,19 @@
 the real integration in Home Assistant, and the simulator charging."""
 
 import asyncio
+import contextlib
 import re
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientResponse, ClientSession, TCPConnector
 from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -30,7 +32,7 @@ from custom_components.ev_charging.const import (
 )
 from custom_components.ev_charging.ledger import BillRecord
 from fake_stripe.server import FakeStripe
-from kiosk.app import DESK, STORE, create_app
+from kiosk.app import DESK, STORE, create_app, server_options
 from kiosk.bridge import BridgeError
 from kiosk.config import KioskConfig, StripeSettings
 from kiosk.payments import PaymentDesk
@@ -80,11 +82,12 @@ class Site:
         return self.kiosk.app[DESK]
 
     async def start(self) -> None:
-        """Start (or start again) the kiosk on the same port and database."""
+        """Start (or start again) the kiosk on the same port and database, run as
+        `python -m kiosk` runs it."""
         self.kiosk = TestServer(
             create_app(self.config), host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1])
         )
-        await self.kiosk.start_server()
+        await self.kiosk.start_server(**server_options(self.config))
         await self.desk.reconcile()  # what the kiosk does on start (in the background)
 
     async def stop(self) -> None:
@@ -92,6 +95,23 @@ class Site:
         assert self.kiosk is not None
         await self.kiosk.close()
         self.kiosk = None
+
+    async def post(self, path: str, **headers: str) -> ClientResponse:
+        """A form on the kiosk's own pages sent, as a browser sends it (with its Origin)."""
+        return await self.http.post(
+            f"{self.url}{path}", allow_redirects=False, headers={"Origin": self.url, **headers}
+        )
+
+    @contextlib.asynccontextmanager
+    async def guest_at(self, address: str) -> AsyncIterator[None]:
+        """Requests from another client address for a while (loopback is all of 127/8)."""
+        own = self.http
+        async with ClientSession(connector=TCPConnector(local_addr=(address, 0))) as http:
+            self.http = http
+            try:
+                yield
+            finally:
+                self.http = own
 
     async def payment(self, payment_id: str) -> Payment:
         """A payment as the kiosk's database has it."""
@@ -110,9 +130,7 @@ class Site:
         """Press the pay button; the Checkout Session the guest is sent to."""
         page = await (await self.http.get(f"{self.url}/c/{charger_id}/{connector}")).text()
         assert "Pay by card and charge" in page
-        response = await self.http.post(
-            f"{self.url}/c/{charger_id}/{connector}/pay", allow_redirects=False
-        )
+        response = await self.post(f"/c/{quote(charger_id, safe='')}/{connector}/pay")
         assert response.status == 303, await response.text()
         location = response.headers["Location"]
         assert location.startswith(f"{self.fake.public_url}/pay/cs_test_")
@@ -143,6 +161,13 @@ async def site(
     kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
 ) -> AsyncGenerator[Site]:
     """The kiosk set up for card payments against a fake Stripe on loopback."""
+    async with open_site(kiosk_config, tmp_path) as result:
+        yield result
+
+
+@contextlib.asynccontextmanager
+async def open_site(kiosk_config: KioskConfig, tmp_path: Path) -> AsyncIterator[Site]:
+    """The kiosk and a fake Stripe serving on loopback ports, until the end of the block."""
     kiosk_url = f"http://127.0.0.1:{free_port()}"
     stripe_port = free_port()
     fake = FakeStripe(
@@ -243,7 +268,7 @@ async def test_scan_pay_charge_stop_capture_the_exact_cost(
         )
 
     await eventually(charged, "energy on the session page")
-    stopped = await site.http.post(f"{site.url}/s/{payment_id}/stop", allow_redirects=False)
+    stopped = await site.post(f"/s/{payment_id}/stop")
     assert stopped.status == 303
 
     async def receipt() -> bool:
@@ -400,10 +425,7 @@ async def test_two_guests_at_once_one_pays_the_other_is_refused(
     """Both press pay at the same moment: one goes to Checkout, the other is told no and
     nothing is asked of their card."""
     charger = await charger_ready(hass, kiosk_entry, make_charger)
-    url = f"{site.url}/c/CP-1/1/pay"
-    first, second = await asyncio.gather(
-        site.http.post(url, allow_redirects=False), site.http.post(url, allow_redirects=False)
-    )
+    first, second = await asyncio.gather(site.post("/c/CP-1/1/pay"), site.post("/c/CP-1/1/pay"))
     assert sorted((first.status, second.status)) == [303, 409]
     refused = first if first.status == 409 else second
     assert "Cannot pay here now" in await refused.text()
@@ -413,7 +435,7 @@ async def test_two_guests_at_once_one_pays_the_other_is_refused(
     await hass.async_block_till_done()
     connector = await (await site.http.get(f"{site.url}/c/CP-1/1")).text()
     assert "Pay by card" not in connector
-    assert (await site.http.post(url, allow_redirects=False)).status == 409
+    assert (await site.post("/c/CP-1/1/pay")).status == 409
     assert (await site.http.get(f"{site.url}/s/not-a-payment")).status == 404
 
 
@@ -423,23 +445,32 @@ async def test_guest_gives_up_or_checkout_expires_the_connector_is_released(
     make_charger: ChargerFactory,
     site: Site,
 ) -> None:
-    """Back from Checkout: the kiosk expires the session and lets the connector go; Stripe
-    expiring it by itself does the same; a payment after the hold was lost is undone."""
+    """Back from Checkout, the guest cancels: the kiosk expires the session and lets the
+    connector go; Stripe expiring it by itself does the same; a payment after the hold was
+    lost is undone. (Each time another guest: one may not hold the same connector again at
+    once, see test_kiosk_hostile.)"""
     await charger_ready(hass, kiosk_entry, make_charger)
     checkout_id = await site.open_checkout()
     back = await site.http.get(f"{site.fake.public_url}/pay/{checkout_id}/back")
-    assert "You cancelled the payment; nothing was charged." in await back.text()
+    assert "You left the payment page: nothing was charged." in await back.text()
+    payment_id = await payment_of(site, checkout_id)
+    assert (await site.payment(payment_id)).state == CHECKOUT  # following a link changes nothing
+    cancelled = await site.post(f"/s/{payment_id}/cancel")
+    assert cancelled.headers["Location"] == f"/s/{payment_id}"
+    assert "You cancelled the payment; nothing was charged." in await site.page(payment_id)
     assert site.fake.session(checkout_id)["status"] == "expired"
     await site.fake.settle()
-    assert (await site.payment(await payment_of(site, checkout_id))).state == RELEASED
+    assert (await site.payment(payment_id)).state == RELEASED
 
-    checkout_id = await site.open_checkout()
+    async with site.guest_at("127.0.0.2"):
+        checkout_id = await site.open_checkout()
     site.fake.expire(checkout_id)
     await site.fake.settle()
     assert (await site.payment(await payment_of(site, checkout_id))).state == RELEASED
 
     # The integration restarted while the guest paid: the hold is gone, the card is released.
-    checkout_id = await site.open_checkout()
+    async with site.guest_at("127.0.0.3"):
+        checkout_id = await site.open_checkout()
     assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
     await hass.async_block_till_done()
     payment_id = await site.pay(checkout_id)
