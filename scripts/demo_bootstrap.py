@@ -9,6 +9,7 @@ Run with the project's venv Python (it needs aiohttp, which Home Assistant bring
     demo_bootstrap.py tags URL                   the demo's ID tags (a resident, a lost card)
     demo_bootstrap.py password URL CHARGER FILE  give CHARGER a password unless FILE has one
     demo_bootstrap.py billing URL                a tariff, an account, VAT; livelier metering
+    demo_bootstrap.py secrets FILE               the fake Stripe's key and webhook secret, once
 
 Every command prints what it does on stderr and exits non-zero with a message when it fails.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -175,6 +177,26 @@ def _has_login(storage: Path) -> bool:
     except FileNotFoundError:
         return False
     return any(user.get("username") == USERNAME for user in data["data"]["users"])
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+def ensure_secrets(file: Path) -> None:
+    """The demo's own secrets, random per install: the fake Stripe's API key and the signing
+    secret of its webhooks to the kiosk. Written once, readable by the owner only; an
+    attacker knowing a fixed webhook secret could sign events that start sessions."""
+    if not file.exists():
+        lines = (
+            "# The demo's secrets, made once by scripts/demo (scripts/demo --reset makes new ones).\n"
+            f"EV_CHARGING_STRIPE_API_KEY=sk_test_{secrets.token_urlsafe(24)}\n"
+            f"EV_CHARGING_STRIPE_WEBHOOK_SECRET=whsec_{secrets.token_urlsafe(32)}\n"
+        )
+        # Created with its mode, so it is never readable by others, not even for a moment.
+        with os.fdopen(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(lines)
+        say(f"made the demo's Stripe key and webhook secret, kept in {file}")
+    os.chmod(file, 0o600)
 
 
 # --- REST API --------------------------------------------------------------------------------
@@ -613,6 +635,8 @@ def main(argv: list[str]) -> int:
                 asyncio.run(ensure_billing(url.rstrip("/")))
             case ["password", url, charger_id, file]:
                 ensure_password(url.rstrip("/"), charger_id, Path(file))
+            case ["secrets", file]:
+                ensure_secrets(Path(file))
             case ["kiosk-key", url, file]:
                 ensure_kiosk_key(url.rstrip("/"), Path(file))
             case ["wait-port", host, port, *rest]:
