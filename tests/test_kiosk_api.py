@@ -361,7 +361,12 @@ async def test_paid_session_stopped_by_the_guest_or_never_started(
     )
     status, stopped = await kiosk.call("POST", f"/sessions/{session['session_id']}/stop")
     assert (status, stopped["state"]) == (200, "cancelled")
-    assert (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "available"
+
+    async def available() -> bool:
+        # The charger reports the ended reservation with a StatusNotification of its own.
+        return (await kiosk.call("GET", "/connectors/CP-1/1"))[1]["state"] == "available"
+
+    await eventually(available, "the connector free again")
     assert (await kiosk.call("POST", "/sessions/nope/stop"))[0] == 404
     assert (await kiosk.call("GET", "/sessions/nope"))[0] == 404
     body = {"hold_id": "nope", "cap": "20.00", "reference": "p2"}
