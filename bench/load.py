@@ -219,6 +219,11 @@ class Load:
         return True
 
     def begin_window(self) -> None:
+        # Each window's figures start empty: a run may measure several windows in a row.
+        stats = self.stats
+        stats.latencies, stats.slow, stats.by_action = [], [], defaultdict(list)
+        stats.call_errors, stats.window_end = Counter(), math.inf
+        self._lags, self._late_in_window = [], 0
         self._wall0 = time.perf_counter()
         self._epoch0 = time.time()
         self._cpu0 = proc.own_cpu_seconds()
