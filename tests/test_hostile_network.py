@@ -28,6 +28,7 @@ from custom_components.ev_charging.const import (
     DOMAIN,
 )
 from custom_components.ev_charging.csms import endpoint
+from custom_components.ev_charging.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ev_charging.ledger import RAW_FRAME_CHARS, REFUSED_FRAMES_KEPT
 from simulator.charger import ChargerConfig, SimulatedCharger
 
@@ -133,6 +134,8 @@ async def test_replies_nobody_asked_for_are_dropped(
     assert (await charger.heartbeat())["currentTime"]  # answered after all of them
     assert connection._response_queue.qsize() == 0
     assert connection.charger.unexpected_replies == 200
+    diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
+    assert diagnostics["chargers"]["CP-1"]["unexpected_replies"] == 200
     lines = [
         line for line in (await log_text(ha_log)).splitlines() if "reply to no request" in line
     ]

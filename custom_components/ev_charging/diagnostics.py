@@ -32,6 +32,7 @@ async def async_get_config_entry_diagnostics(
     for charger_id, charger in central.chargers.items():
         chargers[charger_id] = {
             "approved": charger.approved,
+            "approved_by_owner": charger.approved_by_owner,
             "connected": charger.connected,
             "booted": charger.booted,
             "vendor": charger.vendor,
@@ -47,6 +48,7 @@ async def async_get_config_entry_diagnostics(
             "last_seen": charger.last_seen,
             "last_heartbeat": charger.last_heartbeat,
             "unreadable_frames": charger.unreadable_frames,
+            "unexpected_replies": charger.unexpected_replies,
             "call_errors": dict(charger.call_errors),
             "quirks": asdict(central.settings.quirks_for(charger_id)),
             "health": {
