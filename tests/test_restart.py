@@ -71,14 +71,23 @@ async def test_reload_mid_transaction(
 async def test_register_never_decreases_across_meter_reset(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A charger whose meter restarts from zero does not make the energy sensor go down."""
+    """A charger whose meter restarts from zero (it says so by booting) does not make the
+    energy sensor go down; a single low reading without a boot is a glitch, not a new meter."""
     charger = await make_charger("CP-1")
     await charger.meter_values(1, None, power_w=0, energy_wh=50_000, timestamp=T0)
+    await charger.meter_values(
+        1, None, power_w=0, energy_wh=20, timestamp=T0 + timedelta(seconds=30)
+    )
+    await hass.async_block_till_done()
+    assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("50")
+    await charger.boot()
     await charger.meter_values(
         1, None, power_w=0, energy_wh=20, timestamp=T0 + timedelta(minutes=1)
     )
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1|1|energy_register").state) == Decimal("50.02")
+    reviews = await init_integration.runtime_data.ledger.open_reviews()
+    assert [r["kind"] for r in reviews] == ["meter_reset"]
     # An older reading arriving late does not move it either.
     await charger.meter_values(
         1, None, power_w=0, energy_wh=10, timestamp=T0 - timedelta(minutes=1)

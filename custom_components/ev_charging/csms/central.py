@@ -29,7 +29,7 @@ from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_upda
 from .log_safety import shown, untrusted_logger
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
-from .state import CentralSettings, ChargerState, ConnectorState
+from .state import CentralSettings, ChargerState, ConnectorState, RegisterChange
 
 _LOGGER = untrusted_logger(__name__)
 
@@ -47,6 +47,8 @@ PROBLEM_LOG_DELAY = 0.5
 # A charger offline this long after a session stopped ends that session's idle time (a brief
 # drop does not: the car may still be there when it is back).
 GONE_ENDS_IDLE = timedelta(minutes=10)
+METER_RESET = "meter_reset"
+"""A charger's meter restarted (a new boot or transaction with a lower register)."""
 # No meter's register reaches this many Wh (a petawatt-hour); SQLite's integers end at 2^63.
 MAX_REGISTER_WH = 10**15
 # What counts as the owner taking a connector out of service, and back.
@@ -517,6 +519,8 @@ class CentralSystem:
             return "Pending", PENDING_RETRY_INTERVAL
         charger.booted = True
         charger.health.booted(self.now())
+        for connector in charger.connectors.values():
+            connector.booted_since_register = True
         self.listener.charger_booted(charger)
         charger.notify()
         return "Accepted", self.settings.heartbeat_interval
@@ -734,7 +738,7 @@ class CentralSystem:
         connector = self._connector(charger, connector_id)
         connector.transaction = transaction
         await self._take_register(
-            charger, connector_id, Decimal(payload["meter_start"]), started_at
+            charger, connector_id, Decimal(payload["meter_start"]), started_at, new_transaction=True
         )
         self._free_starts.discard((charger.charger_id, connector_id))
         # Recorded whatever the answer: the charger ends a refused session itself. Only an
@@ -955,13 +959,35 @@ class CentralSystem:
         return min(timestamp, self.now())
 
     async def _take_register(
-        self, charger: ChargerState, connector_id: int, raw_wh: Decimal, at: datetime
+        self,
+        charger: ChargerState,
+        connector_id: int,
+        raw_wh: Decimal,
+        at: datetime,
+        *,
+        new_transaction: bool = False,
     ) -> None:
         connector = charger.connector(connector_id)
         at = self._plausible(at)
-        if connector.update_register(raw_wh, at):
-            await self.ledger.save_register(
-                charger.charger_id, connector_id, raw_wh, connector.register_offset_wh, at
+        change = connector.update_register(raw_wh, at, new_transaction=new_transaction)
+        if change is RegisterChange.IGNORED:
+            return
+        await self.ledger.save_register(
+            charger.charger_id, connector_id, raw_wh, connector.register_offset_wh, at
+        )
+        if change is RegisterChange.RESET:
+            _LOGGER.warning(
+                "%s connector %s: the meter restarted at %s Wh; the lifetime register goes on",
+                charger.charger_id,
+                connector_id,
+                raw_wh,
+            )
+            session = connector.transaction
+            await self.cashier.flag_for_review(
+                charger.charger_id,
+                None if session is None else session.transaction_id,
+                METER_RESET,
+                f"the register went from {connector.register_offset_wh} Wh to {raw_wh} Wh",
             )
 
 

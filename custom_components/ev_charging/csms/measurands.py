@@ -13,6 +13,8 @@ VOLTAGE = "Voltage"
 SOC = "SoC"
 TEMPERATURE = "Temperature"
 
+_CAR_SIDE = (None, "Outlet")
+_ANY_LOCATION = frozenset({SOC, TEMPERATURE})
 # OCPP 1.6 defaults: an absent measurand is the import energy register, an absent unit Wh.
 DEFAULT_MEASURAND = ENERGY_REGISTER
 _DEFAULT_UNITS = {
@@ -84,29 +86,33 @@ class MeterSnapshot:
     absurd: int = 0
     """How many of the skipped values were numbers no meter can show."""
 
-    def total(self, measurand: str, *, location: str | None = None) -> Decimal | None:
+    def total(self, measurand: str) -> Decimal | None:
         """The value without phase, else the sum over phases (energy and power add up)."""
-        return _combine(self._matching(measurand, location), sum)
+        return _combine(self._matching(measurand), sum)
 
     def highest(self, measurand: str) -> Decimal | None:
         """The value without phase, else the highest phase (what loads a fuse)."""
-        return _combine(self._matching(measurand, None), max)
+        return _combine(self._matching(measurand), max)
 
     def mean(self, measurand: str) -> Decimal | None:
         """The value without phase, else the mean of the phase-to-neutral readings."""
         samples = [
             s
-            for s in self._matching(measurand, None)
+            for s in self._matching(measurand)
             if s.phase is None or s.phase.endswith("-N") or s.phase in ("L1", "L2", "L3")
         ]
         return _combine(samples, lambda values: sum(values) / len(values))
 
-    def _matching(self, measurand: str, location: str | None) -> list[Sample]:
+    def _matching(self, measurand: str) -> list[Sample]:
+        """The samples that stand for the connector: energy, power, current and voltage only
+        where the car is (Outlet, the default); the grid side (Inlet) of a charger that
+        balances its own load is kept in the ledger but never mixed in. State of charge
+        (EV) and temperature (Body, Cable) come from wherever they are measured."""
+        anywhere = measurand in _ANY_LOCATION
         return [
             s
             for s in self.samples
-            if s.measurand == measurand
-            and (location is None or (s.location or "Outlet") == location)
+            if s.measurand == measurand and (anywhere or s.location in _CAR_SIDE)
         ]
 
 

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from ..billing.cashier import BillingSettings
 from ..faults.health import ChargerHealth, Thresholds
@@ -13,6 +14,14 @@ from .log_safety import untrusted_logger
 
 _LOGGER = untrusted_logger(__name__)
 _THOUSAND = Decimal(1000)
+
+
+class RegisterChange(StrEnum):
+    """What a register reading did to the connector's lifetime register."""
+
+    TAKEN = "taken"
+    IGNORED = "ignored"
+    RESET = "reset"
 
 
 @dataclass(slots=True)
@@ -74,6 +83,8 @@ class ConnectorState:
     register_raw_wh: Decimal | None = None
     register_offset_wh: Decimal = Decimal(0)
     register_at: datetime | None = None
+    booted_since_register: bool = False
+    """The charger booted after the last register reading: its meter may have restarted."""
     transaction: TransactionRecord | None = None
     last_transaction: TransactionRecord | None = None
 
@@ -103,21 +114,30 @@ class ConnectorState:
             return Decimal(0)
         return max(Decimal(0), end - session.meter_start_wh) / _THOUSAND
 
-    def update_register(self, raw_wh: Decimal, at: datetime) -> bool:
-        """Take a new register reading; False if it is older or not believable."""
+    def update_register(
+        self, raw_wh: Decimal, at: datetime, *, new_transaction: bool = False
+    ) -> RegisterChange:
+        """Take a new register reading.
+
+        A lower register is a new meter (reset or replaced) only where the charger says so: a
+        transaction starting, or the first reading after it booted, from (near) zero. A single
+        lower reading otherwise (a glitch, rounding, another meter's figure) leaves the
+        register as it was.
+        """
         if self.register_at is not None and at < self.register_at:
-            return False
+            return RegisterChange.IGNORED
+        change = RegisterChange.TAKEN
         if self.register_raw_wh is not None and raw_wh < self.register_raw_wh:
-            if raw_wh > self.register_raw_wh / 2:
-                # A small step back is rounding (an integer meterStop after decimal
-                # MeterValues) or a glitch, not a new meter: keep the higher reading.
-                return False
-            # The charger's meter restarted from (near) zero: reset or replaced meter.
+            restarted = raw_wh <= self.register_raw_wh / 2
+            if not (restarted and (new_transaction or self.booted_since_register)):
+                return RegisterChange.IGNORED
             # Carry on from where the lifetime register stood.
             self.register_offset_wh += self.register_raw_wh
+            change = RegisterChange.RESET
         self.register_raw_wh = raw_wh
         self.register_at = at
-        return True
+        self.booted_since_register = False
+        return change
 
 
 @dataclass(slots=True)
