@@ -45,7 +45,7 @@ from custom_components.ev_charging.ledger import BillRecord
 from simulator import SimulatedCharger
 
 from .conftest import ChargerFactory
-from .helpers import enable_early, entity_state
+from .helpers import enable_early, entity_state, until
 
 T0 = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # a Monday, 22:30 in Amsterdam
 
@@ -393,8 +393,16 @@ async def test_session_that_ended_while_home_assistant_was_down(
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     await charger.wait_closed()
-    # Meanwhile the car finished at 23:30 local; the charger reports it when it is back.
+    # Meanwhile the car finished at 23:30 local; the charger reports it when it is back
+    # (after answering the status and meter value requests every reconnect brings; its
+    # register stands where the session ended).
+    charger.energy_wh[1] = 2_000
     await charger.connect()
+    connector = init_integration.runtime_data.central.chargers["CP-1"].connectors[1]
+    await until(
+        lambda: connector.status_at is not None and connector.status_at > T0 + timedelta(days=1),
+        "the status the refresh asks for",
+    )
     await charger.stop_transaction(
         transaction_id, meter_stop=2_000, timestamp=T0 + timedelta(hours=1)
     )

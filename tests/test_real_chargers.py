@@ -5,13 +5,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ev_charging.const import CONF_PRICE_PER_KWH, DOMAIN
+from custom_components.ev_charging.const import (
+    CONF_IDLE_FEE,
+    CONF_IDLE_GRACE,
+    CONF_PRICE_PER_KWH,
+    DOMAIN,
+)
 
 from .conftest import ChargerFactory
-from .helpers import entity_state
+from .helpers import entity_state, until
 from .test_billing import add_tariff, bill_of, set_vat
 
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -82,3 +88,109 @@ async def test_grid_side_readings_never_reach_the_bill(
         for s in r.sampled_values
     )
     assert [r.energy_wh for r in readings] == [Decimal(14_100), Decimal(14_150)]
+
+
+async def test_no_idle_fee_for_the_time_a_charger_was_offline(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A charger offline for 18 hours replays three sessions it queued (as OCPP requires):
+    their energy is priced, but no idle time accrues while nobody could see the charger;
+    EVDisconnected and a queued Available end it at their own moment; the bills say so."""
+    freezer.move_to(T0)
+    await set_vat(hass, init_integration, False, "0")
+    await add_tariff(
+        hass,
+        init_integration,
+        **{CONF_PRICE_PER_KWH: "0.30", CONF_IDLE_FEE: "0.10", CONF_IDLE_GRACE: 0},
+    )
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Available", timestamp=T0)
+    await charger.close()
+    await until(
+        lambda: not init_integration.runtime_data.central.chargers["CP-1"].connected, "offline"
+    )
+    freezer.move_to(T0 + timedelta(hours=18))
+    await charger.connect()
+
+    async def replay(start_h: int, reason: str, available_h: int | None) -> int:
+        at = T0 + timedelta(hours=start_h)
+        await charger.status(1, "Preparing", timestamp=at)
+        transaction_id: int = (
+            await charger.start_transaction(1, "T", meter_start=0, timestamp=at)
+        )["transactionId"]
+        await charger.status(1, "Charging", timestamp=at)
+        await charger.meter_values(
+            1, transaction_id, power_w=7000, energy_wh=5_000, timestamp=at + timedelta(minutes=45)
+        )
+        await charger.stop_transaction(
+            transaction_id, meter_stop=5_000, reason=reason, timestamp=at + timedelta(hours=1)
+        )
+        if available_h is not None:
+            await charger.status(1, "Available", timestamp=T0 + timedelta(hours=available_h))
+        return transaction_id
+
+    left_at_stop = await replay(1, "EVDisconnected", None)
+    queued_available = await replay(3, "Local", 5)
+    unplugged_later = await replay(6, "Remote", None)
+    await charger.status(1, "Available", timestamp=T0 + timedelta(hours=18))  # now
+
+    for transaction_id, flagged in (
+        (left_at_stop, False),
+        (queued_available, True),
+        (unplugged_later, True),
+    ):
+        bill = await bill_of(init_integration, transaction_id)
+        assert (bill.energy_wh, bill.idle_seconds, bill.gross, bill.final) == (
+            Decimal(5_000),
+            Decimal(0),
+            Decimal("1.50"),
+            True,
+        ), transaction_id
+        assert ("idle_while_offline_not_billed" in bill.flags) is flagged, transaction_id
+
+
+async def test_idle_time_after_the_charger_is_back_is_billed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Idle time while the charger is seen counts as before; only the offline part is left
+    out: stop at 19:00, offline 19:30-19:35 (a blip: after 10 minutes gone the bill would be
+    final), unplugged 20:00 -> 55 minutes of idle time."""
+    freezer.move_to(T0)
+    await set_vat(hass, init_integration, False, "0")
+    await add_tariff(
+        hass,
+        init_integration,
+        **{CONF_PRICE_PER_KWH: "0.30", CONF_IDLE_FEE: "0.10", CONF_IDLE_GRACE: 0},
+    )
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "T", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    await charger.meter_values(
+        1, transaction_id, power_w=7000, energy_wh=1_000, timestamp=T0 + timedelta(minutes=30)
+    )
+    freezer.move_to(T0 + timedelta(hours=1))
+    await charger.stop_transaction(transaction_id, meter_stop=1_000)
+    await charger.status(1, "Finishing")  # the car stays plugged in
+    freezer.move_to(T0 + timedelta(hours=1, minutes=30))
+    await charger.close()
+    await until(
+        lambda: not init_integration.runtime_data.central.chargers["CP-1"].connected, "offline"
+    )
+    freezer.move_to(T0 + timedelta(hours=1, minutes=35))
+    await charger.connect()
+    freezer.move_to(T0 + timedelta(hours=2))
+    await charger.status(1, "Available")
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.idle_seconds, bill.idle_fee, bill.final) == (
+        Decimal(3300),
+        Decimal("5.5"),
+        True,
+    )
+    assert "idle_while_offline_not_billed" in bill.flags

@@ -38,6 +38,12 @@ ABSURD_READING = "absurd_reading"
 never priced."""
 REVIEWED_FLAGS = frozenset({IMPLAUSIBLE_ENERGY, ABSURD_READING})
 """Flags that put the session on the review list as soon as they appear."""
+EV_DISCONNECTED = "EVDisconnected"
+"""The stop reason that says the car was unplugged at the stop."""
+IDLE_NOT_SEEN = "idle_while_offline_not_billed"
+"""Part of the idle time fell while the charger was offline (or we were down): not billed."""
+UNSEEN_KEPT = 50
+"""Offline intervals remembered per charger (the newest)."""
 NEVER_STOPPED = "never_stopped"
 """A new session began on the connector before this one's StopTransaction: billed up to its
 last reading."""
@@ -88,6 +94,8 @@ class OpenBill:
     def bill(self, now: datetime) -> Bill:
         """The bill so far, idle time counted up to now."""
         bill = self.pricer.bill(self.idle.seconds(now), self.stop, self.max_gross)
+        if self.idle.leaves_out_unseen(now):
+            bill = _with_flags(bill, {IDLE_NOT_SEEN})
         if self.flags:
             bill = _with_flags(bill, self.flags)
         return bill
@@ -117,6 +125,8 @@ class Cashier:
         """From our last activity before this start to this start."""
         self.book = Book()
         self._book_listeners: list[Callable[[], None]] = []
+        self._unseen: dict[str, list[tuple[datetime, datetime | None]]] = {}
+        """charger id -> when it could not be seen (offline, or we were down)."""
 
     async def open_book(self, month_start: datetime) -> None:
         """Total the final bills, this month's from month_start on."""
@@ -163,6 +173,7 @@ class Cashier:
         tariff = Tariff.from_json(record.tariff)
         open_bill = self._open(transaction, record.account, tariff)
         open_bill.idle = _idle_from_json(record.idle_clock, tariff.idle_grace)
+        open_bill.idle.unseen = self._unseen_of(transaction.charger_id)
         open_bill.payment_reference = record.payment_reference
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
         open_bill.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
@@ -171,6 +182,21 @@ class Cashier:
             open_bill.pricer.add([open_bill.stop])
             open_bill.idle.transaction_stopped = True
         open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN, FOREIGN_READINGS}
+
+    def charger_seen(self, charger_id: str, connected: bool, at: datetime) -> None:
+        """A charger connected or went: while it is gone, its sessions accrue no idle time."""
+        unseen = self._unseen_of(charger_id)
+        if not connected:
+            unseen.append((at, None))
+            del unseen[:-UNSEEN_KEPT]
+        elif unseen and unseen[-1][1] is None:
+            unseen[-1] = (unseen[-1][0], at)
+
+    def _unseen_of(self, charger_id: str) -> list[tuple[datetime, datetime | None]]:
+        if (unseen := self._unseen.get(charger_id)) is None:
+            # Our own downtime before this start: nobody saw any charger then.
+            unseen = self._unseen[charger_id] = [self.downtime] if self.downtime else []
+        return unseen
 
     def configure(self, settings: BillingSettings) -> None:
         """New tariffs apply to sessions that start from now on."""
@@ -329,6 +355,9 @@ class Cashier:
             open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
             open_bill.pricer.add([open_bill.stop])
             open_bill.idle.stopped(transaction.stopped_at)
+            if transaction.stop_reason == EV_DISCONNECTED:
+                # The car left at the stop: no idle time after it, whatever comes later.
+                open_bill.idle.end(transaction.stopped_at)
         if open_bill.idle.unplugged_at is not None:
             await self._finish(open_bill)
         else:
@@ -371,7 +400,7 @@ class Cashier:
                     transaction.charger_id, self.settings.max_power_kw
                 ),
             ),
-            IdleClock(tariff.idle_grace),
+            IdleClock(tariff.idle_grace, unseen=self._unseen_of(transaction.charger_id)),
         )
 
     def _open(
@@ -483,6 +512,7 @@ class Cashier:
         """The real stop of a session closed by the next one: price it up to meterStop."""
         late = self._new_bill(transaction, record.account, Tariff.from_json(record.tariff))
         late.idle = _idle_from_json(record.idle_clock, late.pricer.tariff.idle_grace)
+        late.idle.unseen = self._unseen_of(transaction.charger_id)
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
         late.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
         late.stop = stop

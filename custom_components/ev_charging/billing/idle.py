@@ -7,9 +7,14 @@ can be well after StopTransaction; only then is the session's bill final. A conn
 or Unavailable after the stop ends it too, as does its charger staying offline after the stop
 (from the moment it went): the charger keeps the car there, not its driver, and may not report
 the unplugging for a long time.
+
+Idle time never accrues while nobody could see the charger (it was offline, or Home
+Assistant was down): a charger replaying sessions it queued offline would otherwise bill the
+whole outage as idle time. The bill says when such time was left out.
 """
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -39,6 +44,11 @@ class IdleClock:
     """A car waiting for its departure timer before it ever drew power is not idle."""
     transaction_stopped: bool = False
     out_of_order: bool = False
+    unseen: Sequence[tuple[datetime, datetime | None]] = field(default_factory=list)
+    """When the charger could not be seen (None: still now); shared with the cashier, which
+    adds to it as the charger goes and comes back."""
+    left_out_unseen: bool = False
+    """Idle time of an ended stretch fell while the charger could not be seen: not counted."""
 
     def status(self, status: str, at: datetime) -> None:
         """A StatusNotification of the session's connector."""
@@ -81,8 +91,16 @@ class IdleClock:
         """Idle seconds so far (up to now while still idle)."""
         running = ZERO
         if self.stopped_drawing_at is not None and self.unplugged_at is None:
-            running = self._stretch(self.stopped_drawing_at, now)
+            running, _ = self._stretch(self.stopped_drawing_at, now)
         return self.idle_seconds + running
+
+    def leaves_out_unseen(self, now: datetime) -> bool:
+        """Whether idle time so far fell while the charger could not be seen."""
+        if self.left_out_unseen:
+            return True
+        if self.stopped_drawing_at is None or self.unplugged_at is not None:
+            return False
+        return self._stretch(self.stopped_drawing_at, now)[1]
 
     def _not_drawing(self, at: datetime) -> None:
         if self.stopped_drawing_at is None and self.has_drawn:
@@ -91,10 +109,32 @@ class IdleClock:
     def _drawing(self, at: datetime, *, drew: bool = False) -> None:
         self.has_drawn = self.has_drawn or drew
         if self.stopped_drawing_at is not None:
-            self.idle_seconds += self._stretch(self.stopped_drawing_at, at)
+            seconds, hidden = self._stretch(self.stopped_drawing_at, at)
+            self.idle_seconds += seconds
+            self.left_out_unseen = self.left_out_unseen or hidden
             self.stopped_drawing_at = None
 
-    def _stretch(self, since: datetime, until: datetime) -> Decimal:
+    def _stretch(self, since: datetime, until: datetime) -> tuple[Decimal, bool]:
+        """Idle seconds from since to until, and whether unseen time was left out."""
+        hidden = _overlap(since, until, self.unseen)
         # Whole microseconds, then seconds: no float on the way to a fee.
-        micro = (until - since - self.grace) // timedelta(microseconds=1)
-        return max(ZERO, Decimal(micro) / _MILLION)
+        micro = (until - since - hidden - self.grace) // timedelta(microseconds=1)
+        return max(ZERO, Decimal(micro) / _MILLION), hidden > timedelta(0)
+
+
+def _overlap(
+    start: datetime, end: datetime, intervals: Sequence[tuple[datetime, datetime | None]]
+) -> timedelta:
+    """How much of [start, end) the intervals cover, overlaps among them counted once."""
+    clipped = sorted(
+        (max(start, begin), min(end, until or end))
+        for begin, until in intervals
+        if begin < end and (until is None or until > start)
+    )
+    covered, reach = timedelta(0), start
+    for begin, until in clipped:
+        begin = max(begin, reach)
+        if until > begin:
+            covered += until - begin
+            reach = until
+    return covered

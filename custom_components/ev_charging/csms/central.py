@@ -26,7 +26,7 @@ from .endpoint import ChargerEndpoint
 from .guests import GuestBook
 from .holds import HoldBook
 from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_updates
-from .log_safety import shown, untrusted_logger
+from .log_safety import Throttle, shown, untrusted_logger
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
 from .state import CentralSettings, ChargerState, ConnectorState, RegisterChange
@@ -106,6 +106,8 @@ class CentralSystem:
         self.chargers: dict[str, ChargerState] = {}
         self.connections: dict[str, ChargerConnection] = {}
         self.endpoint = ChargerEndpoint(self)
+        self.log_throttle = Throttle()
+        """Warnings about chargers' bad frames, thinned per charger and kind."""
         self.boot_timeout: float | None = None
         """Seconds a charger not known to have booted has to send a BootNotification
         (None: the heartbeat interval)."""
@@ -437,6 +439,7 @@ class CentralSystem:
         charger.connected = True
         charger.last_seen = self.now()
         charger.health.connected(charger.last_seen, again=again)
+        self.cashier.charger_seen(charger_id, True, charger.last_seen)
         _LOGGER.info("Charger %s connected from %s", charger_id, remote)
         self._report_security()
         if not (charger.approved and charger.vendor is not None):
@@ -467,6 +470,7 @@ class CentralSystem:
                 if not self._stopping:
                     charger.disconnected_at = self.now()
                     charger.health.disconnected(charger.disconnected_at)
+                    self.cashier.charger_seen(charger_id, False, charger.disconnected_at)
                     self.check_health(charger)
                 self._report_security()
                 charger.notify()

@@ -20,7 +20,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from ..ledger import LedgerError
-from .log_safety import Throttle, untrusted_logger
+from .log_safety import untrusted_logger
 from .protocol import (
     FrameError,
     IncomingCall,
@@ -48,8 +48,6 @@ TRANSACTION_ACTIONS = frozenset(
 )
 # What a charger may send before the owner approved it.
 BEFORE_APPROVAL = frozenset({Action.boot_notification, Action.heartbeat})
-# Warnings about one charger's bad frames: a few a minute, the rest counted.
-_THROTTLE = Throttle()
 
 
 @functools.cache
@@ -155,7 +153,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             self._awaited = None
 
     def _warn(self, kind: str, msg: str, *args: Any) -> None:
-        _THROTTLE.log(_LOGGER, logging.WARNING, (self.id, kind), msg, *args)
+        # Warnings about one charger's bad frames: a few a minute, the rest counted.
+        self.central.log_throttle.log(_LOGGER, logging.WARNING, (self.id, kind), msg, *args)
 
     async def route_message(self, raw_msg: str) -> None:
         """Answer one frame as OCPP 1.6 requires; the connection survives anything."""

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from .central import CentralSystem
 
 _LOGGER = untrusted_logger(__name__)
-_THROTTLE = Throttle()
 
 SUBPROTOCOLS = ("ocpp1.6",)
 MAX_CHARGER_ID_LENGTH = 48
@@ -68,6 +67,7 @@ class ChargerEndpoint:
         self.central = central
         self.handshake_timeout = HANDSHAKE_TIMEOUT
         self._runner: web.AppRunner | None = None
+        self._throttle = Throttle()
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
         """Listen; raises OSError if the port cannot be bound."""
@@ -111,6 +111,7 @@ class ChargerEndpoint:
                 charger_id,
                 ", ".join(offered) or "none",
                 ", ".join(SUBPROTOCOLS),
+                about=charger_id,
             )
             raise web.HTTPBadRequest(text=f"Supported subprotocols: {', '.join(SUBPROTOCOLS)}")
         self._authenticate(request, charger_id)
@@ -131,11 +132,14 @@ class ChargerEndpoint:
         await central.serve(charger_id, websocket, request.remote)
         return websocket
 
-    def _refuse(self, request: web.Request, why: str, *args: object) -> None:
-        _THROTTLE.log(
+    def _refuse(self, request: web.Request, why: str, *args: object, about: str = "") -> None:
+        """Log a refusal, thinned: per known charger (its owner must see why it is refused),
+        and one budget for all unknown ids (which a stranger can make up without end)."""
+        known = about if about in self.central.chargers else ""
+        self._throttle.log(
             _LOGGER,
             logging.WARNING,
-            "refused",
+            (why, known),
             f"Refused a connection from %s: {why}",
             request.remote,
             *args,
@@ -153,6 +157,7 @@ class ChargerEndpoint:
                 "charger %s gave %s password",
                 charger_id,
                 "no" if password is None else "a wrong",
+                about=charger_id,
             )
             raise web.HTTPUnauthorized(
                 headers={"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'}
@@ -198,5 +203,10 @@ class ChargerEndpoint:
         ):
             return
         if await previous.answers_ping(PING_WITHIN):
-            self._refuse(request, "charger %s is connected already and still answers", charger_id)
+            self._refuse(
+                request,
+                "charger %s is connected already and still answers",
+                charger_id,
+                about=charger_id,
+            )
             raise web.HTTPConflict(text="This charger is connected already")
