@@ -1,6 +1,10 @@
 """Run simulated chargers against a CSMS until Ctrl-C or SIGTERM.
 
 python -m simulator --url ws://127.0.0.1:9000 --chargers 3
+
+Or play a recorded charger's frames (a tests/corpus file) once, printing each answer:
+
+python -m simulator --url ws://127.0.0.1:9000 --replay tests/corpus/keba_kc-p30_1.12.0.json
 """
 
 import argparse
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from ocpp.exceptions import OCPPError
 
+from . import replay
 from .charger import ChargerConfig, SimulatedCharger, many_chargers_session
 
 _LOGGER = logging.getLogger("simulator")
@@ -49,6 +54,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fault-kinds",
         default="fault",
         help=f"comma-separated problems to inject, of: {', '.join(SimulatedCharger.INJECTABLE)}",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="play the frames of a recorded charger (a tests/corpus file) once, then exit",
+    )
+    parser.add_argument(
+        "--charger-id",
+        help="with --replay: the charge point id to connect as (default: the file's name)",
     )
     parser.add_argument(
         "--log-level",
@@ -125,9 +140,49 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def run_replay(args: argparse.Namespace) -> int:
+    """Play one recording; 0 if every answer is the kind its file expects."""
+    recording = replay.load(args.replay)
+    charger = SimulatedCharger(
+        ChargerConfig(
+            charger_id=args.charger_id or recording.charger_id,
+            connectors=recording.connectors,
+            password=_passwords(args).get(args.charger_id or recording.charger_id),
+        ),
+        args.url,
+    )
+    await charger.connect()
+    try:
+        replay.prepare(charger, recording)
+        exchanges = await replay.replay(charger, recording)
+    finally:
+        await charger.close()
+    expected = recording.expect.get("answers", [])
+    mismatches = 0
+    for index, exchange in enumerate(exchanges):
+        wanted = expected[index] if index < len(expected) else None
+        glue = " (glue)" if index in recording.glue else ""
+        print(f"> {json.dumps(exchange.sent, separators=(',', ':'))}{glue}")
+        print(f"< {'no answer' if exchange.reply is None else json.dumps(exchange.reply)}")
+        if wanted is not None and wanted != exchange.outcome:
+            mismatches += 1
+            print(f"! expected {wanted}, got {exchange.outcome}")
+    print(f"{len(exchanges)} frames replayed, {mismatches} answers not as expected")
+    return 1 if mismatches else 0
+
+
+def _passwords(args: argparse.Namespace) -> dict[str, str]:
+    if args.passwords is not None and args.passwords.exists():
+        passwords: dict[str, str] = json.loads(args.passwords.read_text())
+        return passwords
+    return {}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    if args.replay is not None:
+        raise SystemExit(asyncio.run(run_replay(args)))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args))
 
