@@ -52,9 +52,6 @@ KNOWN_FAILURES = {
     "Current, Frequency, Temperature, Voltage, ... samples are replaced by energy and power)",
     "teison_me_7kw_v1.5": "issue 15: MeterValuesSampledData overwritten at boot (the charger's "
     "Voltage sample is replaced by energy and power)",
-    "project_ev_transaction_begin": "not in issue 15 (found by this corpus): a Transaction.Begin "
-    "register sent beside the Sample.Periodic one in the same MeterValue replaces it, so the "
-    "register and the session read the start value (0 Wh instead of 646 Wh)",
 }
 
 

@@ -110,3 +110,25 @@ def test_unusable_values_are_kept_aside(sampled: dict[str, str]) -> None:
     snapshot = normalise(T, [sampled])
     assert snapshot.samples == []
     assert snapshot.skipped == [sampled]
+
+
+def test_the_start_register_beside_the_current_one_is_not_now() -> None:
+    """Project EV and Growatt firmware repeat the Transaction.Begin register (0 Wh) beside the
+    periodic one at the same moment: the register now is the periodic figure."""
+    snapshot = normalise(
+        datetime(2025, 4, 23, 16, 59, tzinfo=UTC),
+        [
+            {"value": "646", "context": "Sample.Periodic", "measurand": ENERGY_REGISTER},
+            {"value": "0", "context": "Transaction.Begin", "measurand": ENERGY_REGISTER},
+        ],
+    )
+    assert snapshot.total(ENERGY_REGISTER) == Decimal("0.646")
+
+
+def test_a_value_without_measurand_in_amps_is_not_energy() -> None:
+    """No measurand means the energy register, but Alfen's value in A is not one."""
+    snapshot = normalise(
+        datetime(2025, 4, 23, 16, 59, tzinfo=UTC), [{"value": "15.630", "unit": "A"}]
+    )
+    assert snapshot.total(ENERGY_REGISTER) is None
+    assert snapshot.skipped == [{"value": "15.630", "unit": "A"}]

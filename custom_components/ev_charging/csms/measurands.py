@@ -14,7 +14,9 @@ SOC = "SoC"
 TEMPERATURE = "Temperature"
 
 _CAR_SIDE = (None, "Outlet")
+TRANSACTION_BEGIN = "Transaction.Begin"
 _ANY_LOCATION = frozenset({SOC, TEMPERATURE})
+_REGISTER_UNITS = frozenset({"Wh", "kWh"})
 # OCPP 1.6 defaults: an absent measurand is the import energy register, an absent unit Wh.
 DEFAULT_MEASURAND = ENERGY_REGISTER
 _DEFAULT_UNITS = {
@@ -109,11 +111,15 @@ class MeterSnapshot:
         balances its own load is kept in the ledger but never mixed in. State of charge
         (EV) and temperature (Body, Cable) come from wherever they are measured."""
         anywhere = measurand in _ANY_LOCATION
-        return [
+        found = [
             s
             for s in self.samples
             if s.measurand == measurand and (anywhere or s.location in _CAR_SIDE)
         ]
+        # Some firmware repeats the register at the transaction's start beside the current
+        # one, with the same timestamp: that is the start's figure, not now's.
+        current = [s for s in found if s.context != TRANSACTION_BEGIN]
+        return current or found
 
 
 def _combine(samples: list[Sample], combine: Any) -> Decimal | None:
@@ -141,6 +147,11 @@ def normalise(timestamp: datetime, sampled_values: Iterable[dict[str, Any]]) -> 
     for raw in sampled_values:
         measurand = raw.get("measurand") or DEFAULT_MEASURAND
         unit = raw.get("unit") or _default_unit(measurand)
+        if "measurand" not in raw and unit not in _REGISTER_UNITS:
+            # No measurand means the energy register, but a value in amps or volts is not
+            # one: what it is cannot be known, so it is kept aside.
+            snapshot.skipped.append(raw)
+            continue
         if raw.get("format") == "SignedData":
             snapshot.skipped.append(raw)
             continue
