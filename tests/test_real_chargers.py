@@ -1,12 +1,15 @@
 """What real chargers send that our own simulator did not (issue 15): grid-side readings,
 offline replays, reboots that lose a transaction, heartbeat changes, odd replies."""
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ev_charging.const import (
@@ -15,6 +18,8 @@ from custom_components.ev_charging.const import (
     CONF_PRICE_PER_KWH,
     DOMAIN,
 )
+from custom_components.ev_charging.csms.commands import CommandError
+from simulator.charger import SILENT
 
 from .conftest import ChargerFactory
 from .helpers import entity_state, until
@@ -194,3 +199,35 @@ async def test_idle_time_after_the_charger_is_back_is_billed(
         True,
     )
     assert "idle_while_offline_not_billed" in bill.flags
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        ("[3, {id}]", "ProtocolError"),  # no payload at all
+        ('[3, {id}, {{"status": 7}}]', "status: must be of type string"),
+        ('[3, {id}, {{"state": "Accepted"}}]', "payload: unknown field state"),
+    ],
+)
+async def test_a_malformed_answer_fails_the_command_at_once(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    answer: str,
+    says: str,
+) -> None:
+    """A CALLRESULT of the wrong shape fails the command now (not after its 30 s timeout),
+    and the error names the field."""
+    charger = await make_charger("CP-1")
+    charger.answers["Reset"] = SILENT
+    central = init_integration.runtime_data.central
+    command = asyncio.ensure_future(central.command("CP-1", call.Reset(type="Soft")))
+    frame = await charger.wait_frame(
+        lambda f: isinstance(f.parsed, list) and f.parsed[0] == 2 and f.parsed[2] == "Reset"
+    )
+    await charger.send_raw(answer.format(id=json.dumps(frame.parsed[1])))
+    async with asyncio.timeout(5):
+        with pytest.raises(CommandError) as failed:
+            await command
+    assert says in str(failed.value)
+    charger.frames.clear()  # the malformed answer is not schema material

@@ -28,6 +28,7 @@ from .protocol import (
     UnreadableFrame,
     check_action,
     parse_frame,
+    result_error,
     validate_call,
     validate_result,
 )
@@ -101,6 +102,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         """Set when the charger sent a BootNotification on this connection."""
         self._awaited: str | None = None
         """The message id of our CALL waiting for its answer; other replies are dropped."""
+        self._actions: dict[str, str] = {}
+        """Our CALLs under way: message id -> action."""
         self._pong = asyncio.Event()
 
     @classmethod
@@ -144,6 +147,44 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             return False
         return True
 
+    async def call(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: str | None = None,
+        skip_schema_validation: bool = False,
+    ) -> Any:
+        """The ocpp library's call, noting which action each message id asks for."""
+        unique_id = unique_id or str(self._unique_id_generator())
+        self._actions[unique_id] = type(payload).__name__
+        try:
+            return await super().call(payload, suppress, unique_id, skip_schema_validation)
+        finally:
+            del self._actions[unique_id]
+
+    def _checked_reply(self, message: IncomingReply) -> CallResult | CallError:
+        """The charger's answer to our CALL; a malformed one becomes a CallError at once,
+        naming what is wrong, so the command fails now rather than at its timeout."""
+        action = self._actions.get(str(message.message_id), "")
+        try:
+            reply = unpack(message.raw)
+        except OCPPError as err:
+            error: OCPPError | None = err
+        else:
+            if (
+                isinstance(reply, CallError)
+                or (error := result_error(action, reply.payload)) is None
+            ):
+                return reply
+        assert error is not None
+        self._warn("reply", "%s: malformed answer to %s: %s", self.id, action, error.description)
+        return CallError(
+            message.message_id,
+            error.code,
+            f"The charger's answer to {action} is malformed: {error.description}",
+            {},
+        )
+
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:  # noqa: ASYNC109
         """The ocpp library's wait for our CALL's answer, noting which id is awaited."""
         self._awaited = unique_id
@@ -184,10 +225,7 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
                 self.charger.unexpected_replies += 1
                 self._warn("reply", "%s: dropped a reply to no request: %s", self.id, message.raw)
                 return
-            try:
-                self._response_queue.put_nowait(unpack(message.raw))
-            except OCPPError as err:
-                self._warn("reply", "%s: unusable reply %s: %s", self.id, message.raw, err)
+            self._response_queue.put_nowait(self._checked_reply(message))
             return
 
         ref = self._record(message.action, message.message_id, raw_msg, received_at)

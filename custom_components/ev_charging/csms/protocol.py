@@ -273,6 +273,20 @@ _DECIMAL_SCHEMAS = frozenset(
 )
 
 
+def result_error(action: str, payload: Any) -> OCPPError | None:
+    """The CallError a charger's CALLRESULT to our `action` deserves (it names the field and
+    the rule, not the value), or None when the answer fits the schema."""
+    if not isinstance(payload, dict):
+        return FormationViolationError(description=f"The answer to {action} is not an object")
+    if (MessageType.CallResult, action) in _DECIMAL_SCHEMAS:
+        payload = json.loads(json.dumps(payload), parse_float=Decimal)
+        validator = get_validator(MessageType.CallResult, action, OCPP_VERSION, parse_float=Decimal)
+    else:
+        validator = get_validator(MessageType.CallResult, action, OCPP_VERSION)
+    errors = [_to_ocpp_error(error) for error in validator.iter_errors(payload)]
+    return min(errors, key=_rank) if errors else None
+
+
 def iter_schema_errors(message_type: int, action: str, payload: dict[str, Any]) -> Iterator[str]:
     """Every schema violation of a payload, as text (for tests and diagnostics)."""
     if (message_type, action) in _DECIMAL_SCHEMAS:
