@@ -22,7 +22,7 @@ from custom_components.ev_charging.csms.commands import CommandError
 from simulator.charger import SILENT
 
 from .conftest import ChargerFactory
-from .helpers import entity_state, until
+from .helpers import enable_early, entity_state, until
 from .test_billing import add_tariff, bill_of, set_vat
 
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -231,3 +231,26 @@ async def test_a_malformed_answer_fails_the_command_at_once(
             await command
     assert says in str(failed.value)
     charger.frames.clear()  # the malformed answer is not schema material
+
+
+async def test_fault_attributes_follow_the_frame_that_changed_them(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """OverVoltage, then WeakSignal while still faulted: the fault sensor and the last fault
+    show WeakSignal right after that frame, not with the next one."""
+    enable_early(hass, init_integration, "sensor", "CP-1|last_fault")
+    charger = await make_charger("CP-1")
+    await charger.status(1, "Faulted", "OverVoltage")
+    await hass.async_block_till_done()
+    assert entity_state(hass, "binary_sensor", "CP-1|1|fault").attributes["error_code"] == (
+        "OverVoltage"
+    )
+    await charger.status(1, "Faulted", "WeakSignal", info="antenna")
+    await hass.async_block_till_done()
+    fault = entity_state(hass, "binary_sensor", "CP-1|1|fault")
+    assert (fault.state, fault.attributes["error_code"], fault.attributes["info"]) == (
+        "on",
+        "WeakSignal",
+        "antenna",
+    )
+    assert entity_state(hass, "sensor", "CP-1|last_fault").state == "WeakSignal"

@@ -361,7 +361,7 @@ class CentralSystem:
         if frozenset(lasting) != self._lasting.get(charger.charger_id, frozenset()):
             self._lasting[charger.charger_id] = frozenset(lasting)
             self.listener.lasting_problems(charger, lasting)
-        if changes:
+        if health.updated:
             charger.notify()
         self.listener.check_health_at(charger, self._end_idle_when_gone(charger, health.due(now)))
 

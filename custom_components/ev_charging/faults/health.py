@@ -102,6 +102,8 @@ class ChargerHealth:
     last_fault: tuple[int, Problem] | None = None
     """The latest fault (connector, problem), kept after it cleared."""
     reconnects: int = 0
+    updated: bool = False
+    """The last evaluate() changed a verdict (its details too, not only on or off)."""
     _booted_on_connection: bool = False
 
     def __post_init__(self) -> None:
@@ -244,6 +246,7 @@ class ChargerHealth:
     def evaluate(self, now: datetime) -> list[ProblemChange]:
         """Ask every detector; the problems that started or cleared since last asked."""
         changes = []
+        self.updated = False
         for key, problem in self._verdicts_now(now):
             previous = self.verdicts.get(key, OK)
             if problem == previous:
@@ -252,6 +255,11 @@ class ChargerHealth:
             if problem.active and problem.since is None:
                 problem = replace(problem, since=now)
             self.verdicts[key] = problem
+            # Details can change while a problem stays on (another error code): the
+            # entities must show them now, not with the next frame.
+            self.updated = True
+            if kind is ProblemKind.FAULT and problem.active:
+                self.last_fault = (connector_id, problem)
             if problem.active != previous.active:
                 changes.append(ProblemChange(connector_id, kind, problem, now))
                 self._log(connector_id, kind, problem, now)
