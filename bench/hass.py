@@ -424,6 +424,11 @@ class HassApi:
             resp.raise_for_status()
             return await resp.json()
 
+    async def post(self, path: str, body: Any) -> Any:
+        async with self.session.post(self.base + path, json=body) as resp:
+            resp.raise_for_status()
+            return await resp.json()
+
     async def template(self, template: str) -> str:
         async with self.session.post(
             self.base + "/api/template", json={"template": template}

@@ -41,7 +41,9 @@ def test_changes_come_once_and_name_their_event() -> None:
         ("fault", False, at(3)),
     ]
     assert health.last_fault is not None
-    assert dict(health.last_fault[1].details)["vendor_error_code"] == "E7"
+    # The last fault is what the charger said last while faulted: GroundFailure, no code.
+    assert dict(health.last_fault[1].details) == {"error_code": "GroundFailure"}
+    assert health.last_fault[1].since == at(1)
 
 
 def test_due_points_at_the_offline_bound_and_the_repair_moment() -> None:
