@@ -11,7 +11,7 @@ from homeassistant.helpers import device_registry as dr
 from ocpp.exceptions import NotSupportedError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ev_charging.const import DOMAIN
+from custom_components.ev_charging.const import CONF_CHARGERS, CONF_KEEP_CONFIGURATION, DOMAIN
 from custom_components.ev_charging.csms import commands
 from custom_components.ev_charging.services import SERVICES
 from simulator.charger import SILENT
@@ -248,21 +248,53 @@ async def test_unknown_device_is_refused(
 async def test_boot_sets_the_meter_values_billing_needs(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """After an accepted boot the charger is asked for the energy register and power every
-    minute, and its answers are recorded."""
-    charger = await make_charger("CP-1")
+    """After an accepted boot the charger's own settings are read first; only what billing
+    lacks is added (the energy register and power, every minute) and the answers recorded:
+    the measurands the charger already sent stay."""
+    charger = await make_charger("CP-1", boot=False)
+    charger.configuration["MeterValuesSampledData"] = "Voltage,Current.Import,SoC"
+    charger.configuration["MeterValueSampleInterval"] = "300"
+    await charger.boot()
     central = init_integration.runtime_data.central
     state = central.chargers["CP-1"]
     await until(lambda: len(state.configuration_results) == 2, "both settings answered")
     assert charger.configuration["MeterValueSampleInterval"] == "60"
     assert charger.configuration["MeterValuesSampledData"] == (
-        "Energy.Active.Import.Register,Power.Active.Import"
+        "Voltage,Current.Import,SoC,Energy.Active.Import.Register,Power.Active.Import"
     )
     ledger = init_integration.runtime_data.ledger
     assert await ledger.load_configuration_results("CP-1") == {
         "MeterValueSampleInterval": "Accepted",
         "MeterValuesSampledData": "Accepted",
     }
+    # At the next boot everything is as billing needs it: nothing is changed.
+    changes = [a for a, _ in charger.received_calls].count("ChangeConfiguration")
+    state.configuration_results.clear()
+    await charger.boot()
+    await until(lambda: len(state.configuration_results) == 2, "both settings read")
+    assert set(state.configuration_results.values()) == {"Unchanged"}
+    assert [a for a, _ in charger.received_calls].count("ChangeConfiguration") == changes
+
+
+async def test_a_charger_whose_configuration_is_kept_is_not_changed(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """The owner's workaround: nothing is changed at boot, the charger's list stays."""
+    hass.config_entries.async_update_entry(
+        init_integration,
+        options={
+            **init_integration.options,
+            CONF_CHARGERS: {"CP-1": {CONF_KEEP_CONFIGURATION: True}},
+        },
+    )
+    await hass.async_block_till_done()
+    charger = await make_charger("CP-1", boot=False)
+    charger.configuration["MeterValuesSampledData"] = "Voltage"
+    await charger.boot()
+    state = init_integration.runtime_data.central.chargers["CP-1"]
+    await until(lambda: state.local_list_status is not None, "the boot's follow-up")
+    assert charger.configuration["MeterValuesSampledData"] == "Voltage"
+    assert not [a for a, _ in charger.received_calls if a == "ChangeConfiguration"]
 
 
 async def test_boot_configuration_refusals_are_recorded(
@@ -270,6 +302,8 @@ async def test_boot_configuration_refusals_are_recorded(
 ) -> None:
     """A charger that refuses or does not know a setting is noted, not retried forever."""
     charger = await make_charger("CP-1", boot=False)
+    charger.configuration["MeterValuesSampledData"] = "Voltage"
+    charger.configuration["MeterValueSampleInterval"] = "300"
     charger.answers["ChangeConfiguration"] = {"status": "Rejected"}
     await charger.boot()
     state = init_integration.runtime_data.central.chargers["CP-1"]

@@ -19,6 +19,7 @@ from custom_components.ev_charging.const import (
     CONF_CHARGERS,
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
+    CONF_KEEP_CONFIGURATION,
     CONF_LENIENT,
     CONF_PING_INTERVAL,
     CONF_REMOTE_ID_TAG,
@@ -210,6 +211,7 @@ async def test_options_apply_live(
             CONF_START_TRANSACTION_DELAY: 0.5,
             CONF_LENIENT: True,
             CONF_REPLACE_CONNECTION: True,
+            CONF_KEEP_CONFIGURATION: False,
             CONF_CHARGER_MAX_POWER_KW: 11.0,
             CONF_FREE_CHARGING: False,
         }

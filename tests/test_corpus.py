@@ -47,12 +47,7 @@ CORPUS = Path(__file__).parent / "corpus"
 PRICE_PER_KWH = "0.30"
 
 # Cases that fail today, and why; strict, so a fix shows up as an unexpected pass.
-KNOWN_FAILURES = {
-    "fronius_wattpilot": "issue 15: MeterValuesSampledData overwritten at boot (the charger's "
-    "Current, Frequency, Temperature, Voltage, ... samples are replaced by energy and power)",
-    "teison_me_7kw_v1.5": "issue 15: MeterValuesSampledData overwritten at boot (the charger's "
-    "Voltage sample is replaced by energy and power)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _cases() -> list[Any]:

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from custom_components.ev_charging.csms.boot_configuration import changes_needed, heartbeat_interval
 from custom_components.ev_charging.csms.measurands import (
     CURRENT,
     ENERGY_REGISTER,
@@ -132,3 +133,67 @@ def test_a_value_without_measurand_in_amps_is_not_energy() -> None:
     )
     assert snapshot.total(ENERGY_REGISTER) is None
     assert snapshot.skipped == [{"value": "15.630", "unit": "A"}]
+
+
+@pytest.mark.parametrize(
+    ("reported", "changes"),
+    [
+        # Nothing read: set what billing needs, as before.
+        (
+            None,
+            {
+                "MeterValueSampleInterval": "60",
+                "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+            },
+        ),
+        # All there: nothing to change.
+        (
+            {
+                "MeterValueSampleInterval": "60",
+                "MeterValuesSampledData": "Power.Active.Import, Energy.Active.Import.Register,SoC",
+            },
+            {},
+        ),
+        # Only what is missing is added; the charger's own measurands stay.
+        (
+            {
+                "MeterValueSampleInterval": "60",
+                "MeterValuesSampledData": "Voltage,Power.Active.Import",
+            },
+            {"MeterValuesSampledData": "Voltage,Power.Active.Import,Energy.Active.Import.Register"},
+        ),
+        # A charger that takes two at most: billing's first.
+        (
+            {
+                "MeterValueSampleInterval": "30",
+                "MeterValuesSampledData": "Voltage,SoC",
+                "MeterValuesSampledDataMaxLength": "2",
+            },
+            {
+                "MeterValueSampleInterval": "60",
+                "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+            },
+        ),
+        # Keys the charger does not know (None) or garbage.
+        (
+            {"MeterValueSampleInterval": None, "MeterValuesSampledData": None},
+            {
+                "MeterValueSampleInterval": "60",
+                "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+            },
+        ),
+    ],
+)
+def test_boot_configuration_adds_only_what_billing_lacks(
+    reported: dict[str, str | None] | None, changes: dict[str, str]
+) -> None:
+    """The plan for a charger's meter value settings, from what it reported."""
+    assert changes_needed(reported, 60) == changes
+
+
+def test_heartbeat_interval_the_charger_reports() -> None:
+    """Only a sensible positive whole number counts."""
+    assert heartbeat_interval({"HeartbeatInterval": "150"}) == 150
+    assert heartbeat_interval({"HeartbeatInterval": "0"}) is None
+    assert heartbeat_interval({"HeartbeatInterval": "soon"}) is None
+    assert heartbeat_interval(None) is None

@@ -10,7 +10,10 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from ocpp.v16 import call
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.ev_charging.const import (
     CONF_IDLE_FEE,
@@ -254,3 +257,41 @@ async def test_fault_attributes_follow_the_frame_that_changed_them(
         "antenna",
     )
     assert entity_state(hass, "sensor", "CP-1|last_fault").state == "WeakSignal"
+
+
+async def later(hass: HomeAssistant, freezer: FrozenDateTimeFactory, **delta: float) -> None:
+    """Let time pass: Home Assistant's timers due by then run."""
+    freezer.tick(timedelta(**delta))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+async def test_offline_detection_uses_the_interval_the_charger_has(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """HeartbeatInterval=150 set from Home Assistant and accepted: 130 s of silence is not
+    offline any more; twice the new interval (300 s) is. A charger that reports its own
+    interval at boot is judged by it too."""
+    freezer.move_to(T0)
+    charger = await make_charger("CP-1")
+    await charger.heartbeat()
+    central = init_integration.runtime_data.central
+    answer = await central.command(
+        "CP-1", call.ChangeConfiguration(key="HeartbeatInterval", value="150")
+    )
+    assert answer.status == "Accepted"
+    await later(hass, freezer, seconds=130)
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == "off"
+    await later(hass, freezer, seconds=169)
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == "off"
+    await later(hass, freezer, seconds=1)
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == "on"
+
+    # A charger that keeps its own interval (here 90 s) whatever the boot answer said.
+    await make_charger("CP-2", heartbeat_interval=90)
+    state = central.chargers["CP-2"]
+    assert state.heartbeat_interval == 90
+    assert state.health.heartbeat_interval == 90

@@ -46,6 +46,7 @@ from .const import (
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
+    CONF_KEEP_CONFIGURATION,
     CONF_KIOSK_KEY_HASH,
     CONF_LENIENT,
     CONF_MAX_FRAME_KIB,
@@ -688,6 +689,7 @@ class EvChargingOptionsFlow(OptionsFlow):
                 CONF_START_TRANSACTION_DELAY: float(user_input[CONF_START_TRANSACTION_DELAY]),
                 CONF_LENIENT: user_input[CONF_LENIENT],
                 CONF_REPLACE_CONNECTION: user_input[CONF_REPLACE_CONNECTION],
+                CONF_KEEP_CONFIGURATION: user_input[CONF_KEEP_CONFIGURATION],
                 CONF_FREE_CHARGING: user_input[CONF_FREE_CHARGING],
             }
             if (power := user_input.get(CONF_CHARGER_MAX_POWER_KW)) is not None:
@@ -714,6 +716,10 @@ class EvChargingOptionsFlow(OptionsFlow):
                     vol.Required(
                         CONF_REPLACE_CONNECTION,
                         default=current.get(CONF_REPLACE_CONNECTION, False),
+                    ): BooleanSelector(),
+                    vol.Required(
+                        CONF_KEEP_CONFIGURATION,
+                        default=current.get(CONF_KEEP_CONFIGURATION, False),
                     ): BooleanSelector(),
                     vol.Optional(
                         CONF_CHARGER_MAX_POWER_KW,

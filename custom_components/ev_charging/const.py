@@ -13,6 +13,7 @@ CONF_PING_INTERVAL: Final = "ping_interval"
 CONF_START_TRANSACTION_DELAY: Final = "start_transaction_delay"
 CONF_LENIENT: Final = "lenient"
 CONF_REPLACE_CONNECTION: Final = "replace_connection"
+CONF_KEEP_CONFIGURATION: Final = "keep_configuration"
 CONF_CHARGER_MAX_POWER_KW: Final = "charger_max_power_kw"
 CONF_MAX_FRAME_KIB: Final = "max_frame_kib"
 DEFAULT_MAX_FRAME_KIB: Final = 64

@@ -30,6 +30,7 @@ from .const import (
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_ID_TAG,
+    CONF_KEEP_CONFIGURATION,
     CONF_LENIENT,
     CONF_MAX_FRAME_KIB,
     CONF_MAX_POWER_KW,
@@ -191,6 +192,7 @@ def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSetti
                 start_transaction_delay=quirks.get(CONF_START_TRANSACTION_DELAY, 0.0),
                 lenient=quirks.get(CONF_LENIENT, False),
                 replace_connection=quirks.get(CONF_REPLACE_CONNECTION, False),
+                keep_configuration=quirks.get(CONF_KEEP_CONFIGURATION, False),
             )
             for charger_id, quirks in chargers.items()
         },

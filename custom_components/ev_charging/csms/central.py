@@ -20,6 +20,15 @@ from ..faults.health import RESTORED_PROBLEMS, ProblemChange, ProblemKey, Proble
 from ..faults.uptime import LogEntry
 from ..ledger import ChargerRecord, Ledger, LedgerError, MeterReading
 from .authorization import TagStatus
+from .boot_configuration import (
+    HEARTBEAT_KEY,
+    INTERVAL_KEY,
+    READ_KEYS,
+    SAMPLED_DATA_KEY,
+    UNCHANGED,
+    changes_needed,
+    heartbeat_interval,
+)
 from .commands import CommandError, send_command
 from .connection import ChargerConnection
 from .endpoint import ChargerEndpoint
@@ -35,8 +44,6 @@ _LOGGER = untrusted_logger(__name__)
 
 # A charger waiting for approval asks again after this many seconds.
 PENDING_RETRY_INTERVAL = 30
-# What chargers are asked to sample: the energy register prices a session, power shows it.
-SAMPLED_DATA = ("Energy.Active.Import.Register", "Power.Active.Import")
 # Charger configuration keys that bound the local authorization list.
 LIST_LIMIT_KEYS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
 # Uptime is measured over this rolling window; older intervals are dropped from memory.
@@ -319,6 +326,14 @@ class CentralSystem:
             self.connections.get(charger_id), charger_id, payload, **options
         )
         if (
+            isinstance(payload, call.ChangeConfiguration)
+            and payload.key == HEARTBEAT_KEY
+            and str(answer.status) == "Accepted"
+            and (charger := self.chargers.get(charger_id)) is not None
+            and (interval := heartbeat_interval({HEARTBEAT_KEY: payload.value})) is not None
+        ):
+            self._adopt_heartbeat(charger, interval)
+        if (
             isinstance(payload, call.ChangeAvailability)
             and str(answer.status) in AVAILABILITY_DONE
             and (charger := self.chargers.get(charger_id)) is not None
@@ -334,7 +349,7 @@ class CentralSystem:
     def _configure_health(self, charger: ChargerState) -> None:
         charger.health.configure(
             self.settings.faults,
-            self.settings.heartbeat_interval,
+            charger.heartbeat_interval or self.settings.heartbeat_interval,
             self.settings.meter_value_interval,
         )
 
@@ -523,6 +538,8 @@ class CentralSystem:
             return "Pending", PENDING_RETRY_INTERVAL
         charger.booted = True
         charger.health.booted(self.now())
+        # The interval the boot answer tells it, until GetConfiguration says otherwise.
+        self._adopt_heartbeat(charger, self.settings.heartbeat_interval)
         for connector in charger.connectors.values():
             connector.booted_since_register = True
         self.listener.charger_booted(charger)
@@ -530,27 +547,50 @@ class CentralSystem:
         return "Accepted", self.settings.heartbeat_interval
 
     async def configure_after_boot(self, charger: ChargerState) -> None:
-        """Set what metering needs (billing prices each meter interval) and record the answers."""
-        wanted = {
-            "MeterValueSampleInterval": str(self.settings.meter_value_interval),
-            "MeterValuesSampledData": ",".join(SAMPLED_DATA),
-        }
-        for key, value in wanted.items():
-            try:
-                answer = await self.command(
-                    charger.charger_id,
-                    call.ChangeConfiguration(key=key, value=value),
-                    require_agreement=False,
-                )
-                status = str(answer.status)
-            except CommandError as err:
-                status = err.key
-            if status != "Accepted":
-                _LOGGER.warning("%s: setting %s to %s: %s", charger.charger_id, key, value, status)
+        """Read the charger's configuration; set only what billing lacks (unless the owner
+        keeps the charger's configuration untouched); record the answers."""
+        charger_id = charger.charger_id
+        reported = await self._read_configuration(charger_id, READ_KEYS)
+        if (interval := heartbeat_interval(reported)) is not None:
+            self._adopt_heartbeat(charger, interval)
+        if self.settings.quirks_for(charger_id).keep_configuration:
+            return
+        changes = changes_needed(reported, self.settings.meter_value_interval)
+        for key in (INTERVAL_KEY, SAMPLED_DATA_KEY):
+            if (value := changes.get(key)) is None:
+                value, status = (reported or {}).get(key) or "", UNCHANGED
+            else:
+                try:
+                    answer = await self.command(
+                        charger_id,
+                        call.ChangeConfiguration(key=key, value=value),
+                        require_agreement=False,
+                    )
+                    status = str(answer.status)
+                except CommandError as err:
+                    status = err.key
+                if status != "Accepted":
+                    _LOGGER.warning("%s: setting %s to %s: %s", charger_id, key, value, status)
             charger.configuration_results[key] = status
-            await self.ledger.save_configuration_result(
-                charger.charger_id, key, value, status, self.now()
-            )
+            await self.ledger.save_configuration_result(charger_id, key, value, status, self.now())
+
+    async def _read_configuration(
+        self, charger_id: str, keys: tuple[str, ...]
+    ) -> dict[str, str | None] | None:
+        """GetConfiguration of some keys: key -> value (None: unknown to the charger); None
+        when the charger does not answer it."""
+        try:
+            answer = await self.command(charger_id, call.GetConfiguration(key=list(keys)))
+        except CommandError:
+            return None
+        return {item["key"]: item.get("value") for item in answer.configuration_key or ()}
+
+    def _adopt_heartbeat(self, charger: ChargerState, interval: int) -> None:
+        """Offline detection goes by the interval the charger actually has."""
+        if charger.heartbeat_interval != interval:
+            charger.heartbeat_interval = interval
+            self._configure_health(charger)
+            self.check_health(charger)
 
     async def _refresh_after_reconnect(self, charger: ChargerState) -> None:
         """Ask for current connector statuses and the meter values of running sessions."""
@@ -709,18 +749,12 @@ class CentralSystem:
 
     async def _list_limits(self, charger_id: str) -> tuple[int | None, int | None]:
         """LocalAuthListMaxLength and SendLocalListMaxLength, where the charger says them."""
-        try:
-            answer = await self.command(
-                charger_id, call.GetConfiguration(key=list(LIST_LIMIT_KEYS))
-            )
-        except CommandError:
-            return None, None
-        values = {item["key"]: item.get("value") for item in answer.configuration_key or ()}
+        values = await self._read_configuration(charger_id, LIST_LIMIT_KEYS) or {}
         limits: list[int | None] = []
         for key in LIST_LIMIT_KEYS:
             try:
-                limits.append(int(values[key]))
-            except KeyError, TypeError, ValueError:
+                limits.append(int(values[key] or ""))
+            except KeyError, ValueError:
                 limits.append(None)
         return limits[0], limits[1]
 

@@ -34,6 +34,8 @@ class ChargerQuirks:
     """Seconds to wait before answering StartTransaction (some chargers need a pause)."""
     lenient: bool = False
     """Accept extra fields and wrong-case enum values with a warning instead of a CallError."""
+    keep_configuration: bool = False
+    """Change nothing in the charger's configuration at boot (its sampled data included)."""
     replace_connection: bool = False
     """A new connection with this charger's id always replaces the old one, even while the
     old one answers (firmware that reconnects without closing its previous socket)."""
@@ -157,6 +159,9 @@ class ChargerState:
     disconnected_at: datetime | None = None
     """When the connection last dropped (while Home Assistant ran)."""
     booted: bool = False
+    heartbeat_interval: int | None = None
+    """The interval the charger has (told at boot, set since, or reported): offline
+    detection goes by it."""
     last_seen: datetime | None = None
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
