@@ -295,3 +295,79 @@ async def test_offline_detection_uses_the_interval_the_charger_has(
     state = central.chargers["CP-2"]
     assert state.heartbeat_interval == 90
     assert state.health.heartbeat_interval == 90
+
+
+async def test_a_session_lost_in_a_reboot_ends_at_its_last_reading(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A charger reboots and reports the connector Available without its transaction: after
+    a minute for a queued StopTransaction, the session ends at its last reading, the
+    entities show it, and it is on the review list; a late stop then changes no bill."""
+    freezer.move_to(T0)
+    await set_vat(hass, init_integration, False, "0")
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "T", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    await charger.status(1, "Charging", timestamp=T0)
+    await later(hass, freezer, minutes=10)
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=2_000)
+    await later(hass, freezer, minutes=10)
+    charger.transactions.clear()  # the reboot forgot it
+    await charger.boot()
+    await charger.status(1, "Available")
+    await later(hass, freezer, seconds=59)
+    central = init_integration.runtime_data.central
+    connector = central.chargers["CP-1"].connectors[1]
+    assert connector.transaction is not None  # its StopTransaction may still come
+    await later(hass, freezer, seconds=1)
+    await until(
+        lambda: entity_state(hass, "sensor", "CP-1|1|power").state == "0",
+        "the lost session ended, its entities showing it",
+    )
+    assert connector.transaction is None
+    await hass.async_block_till_done()
+    [record] = await init_integration.runtime_data.ledger.load_transactions_by_id([transaction_id])
+    assert (record.meter_stop_wh, record.stopped_at, record.stop_reason) == (
+        2_000,
+        T0 + timedelta(minutes=10),
+        "Reboot",
+    )
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.energy_wh, bill.gross, bill.final) == (Decimal(2_000), Decimal("0.60"), True)
+    reviews = await init_integration.runtime_data.ledger.open_reviews()
+    assert [(r["kind"], r["transaction_id"]) for r in reviews] == [
+        ("lost_in_reboot", transaction_id)
+    ]
+    await charger.stop_transaction(transaction_id, meter_stop=2_100)
+    assert (await bill_of(init_integration, transaction_id)).gross == Decimal("0.60")
+
+
+async def test_a_queued_stop_after_a_reboot_ends_the_session_as_usual(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The same reboot, but the charger sends its queued StopTransaction within the minute:
+    an ordinary stop, nothing for review."""
+    freezer.move_to(T0)
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "T", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    await later(hass, freezer, minutes=20)
+    await charger.boot()
+    await charger.status(1, "Available")
+    await later(hass, freezer, seconds=30)
+    await charger.stop_transaction(
+        transaction_id, meter_stop=3_000, reason="PowerLoss", timestamp=T0 + timedelta(minutes=15)
+    )
+    await later(hass, freezer, minutes=5)
+    [record] = await init_integration.runtime_data.ledger.load_transactions_by_id([transaction_id])
+    assert (record.meter_stop_wh, record.stop_reason) == (3_000, "PowerLoss")
+    assert await init_integration.runtime_data.ledger.open_reviews() == []

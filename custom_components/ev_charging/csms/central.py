@@ -54,6 +54,11 @@ PROBLEM_LOG_DELAY = 0.5
 # A charger offline this long after a session stopped ends that session's idle time (a brief
 # drop does not: the car may still be there when it is back).
 GONE_ENDS_IDLE = timedelta(minutes=10)
+LOST_IN_REBOOT = "lost_in_reboot"
+"""A charger rebooted and came back free without the session's StopTransaction."""
+LOST_SESSION_GRACE = timedelta(minutes=1)
+"""How long a rebooted charger has to send a lost session's queued StopTransaction."""
+FREE_AGAIN = frozenset({"Available", "Preparing"})
 METER_RESET = "meter_reset"
 """A charger's meter restarted (a new boot or transaction with a lower register)."""
 # No meter's register reaches this many Wh (a petawatt-hour); SQLite's integers end at 2^63.
@@ -378,7 +383,58 @@ class CentralSystem:
             self.listener.lasting_problems(charger, lasting)
         if health.updated:
             charger.notify()
-        self.listener.check_health_at(charger, self._end_idle_when_gone(charger, health.due(now)))
+        due = self._end_idle_when_gone(charger, health.due(now))
+        self.listener.check_health_at(charger, self._end_lost_sessions(charger, due))
+
+    def _end_lost_sessions(self, charger: ChargerState, due: datetime | None) -> datetime | None:
+        """Sessions a reboot lost (the connector came back free without its transaction) end
+        once the charger has had LOST_SESSION_GRACE to send the queued StopTransaction; the
+        next moment to look again, with `due`."""
+        for connector in charger.connectors.values():
+            if (lost_at := connector.lost_since) is None:
+                continue
+            if connector.transaction is None:
+                connector.lost_since = None  # its StopTransaction came after all
+                continue
+            end_at = lost_at + LOST_SESSION_GRACE
+            if self.now() >= end_at:
+                connector.lost_since = None
+                self.background(self._end_lost_session(charger, connector))
+            else:
+                due = end_at if due is None else min(due, end_at)
+        return due
+
+    async def _end_lost_session(self, charger: ChargerState, connector: ConnectorState) -> None:
+        """End a session the charger forgot in a reboot at its last reading, for review."""
+        if (lost := connector.transaction) is None:
+            return
+        register = connector.register_raw_wh
+        meter_stop = int(register) if register is not None else lost.meter_start_wh
+        stopped_at = max(connector.register_at or lost.started_at, lost.started_at)
+        _LOGGER.warning(
+            "%s connector %s: the charger rebooted and came back without transaction %s;"
+            " it ends at its last reading (%s Wh) and is flagged for review",
+            charger.charger_id,
+            connector.connector_id,
+            lost.transaction_id,
+            meter_stop,
+        )
+        await self.cashier.flag_for_review(
+            charger.charger_id,
+            lost.transaction_id,
+            LOST_IN_REBOOT,
+            f"ended at its last reading, {meter_stop} Wh at {stopped_at.isoformat()}",
+        )
+        await self._close_transaction(
+            charger,
+            {
+                "transaction_id": lost.transaction_id,
+                "meter_stop": meter_stop,
+                "timestamp": stopped_at.isoformat(),
+                "reason": "Reboot",
+            },
+        )
+        self.check_health(charger)
 
     def _end_idle_when_gone(self, charger: ChargerState, due: datetime | None) -> datetime | None:
         """A charger gone for a while after a session stopped: that bill becomes final (idle
@@ -542,6 +598,7 @@ class CentralSystem:
         self._adopt_heartbeat(charger, self.settings.heartbeat_interval)
         for connector in charger.connectors.values():
             connector.booted_since_register = True
+            connector.rebooted_during_session = connector.transaction is not None
         self.listener.charger_booted(charger)
         charger.notify()
         return "Accepted", self.settings.heartbeat_interval
@@ -654,6 +711,14 @@ class CentralSystem:
         ):
             # A paid session stopped while its charger could not take it (offline).
             self._stop_guest_session(charger, transaction.transaction_id)
+        if (
+            connector.transaction is not None
+            and connector.status in FREE_AGAIN
+            and connector.rebooted_during_session
+        ):
+            # Rebooted and free again: its StopTransaction may still be queued; if it does
+            # not come within the grace period, the session ends here (check_health).
+            connector.lost_since = connector.lost_since or self.now()
         if connector.status == "Preparing":
             self._start_free_charging(charger, connector)
         else:
@@ -775,6 +840,7 @@ class CentralSystem:
         )
         connector = self._connector(charger, connector_id)
         connector.transaction = transaction
+        connector.rebooted_during_session = False
         await self._take_register(
             charger, connector_id, Decimal(payload["meter_start"]), started_at, new_transaction=True
         )
@@ -817,12 +883,18 @@ class CentralSystem:
         self, charger: ChargerState, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Close a transaction; its transactionData readings are stored with it."""
-        transaction_id = payload["transaction_id"]
-        stopped_at = _timestamp(payload["timestamp"])
-        assert stopped_at is not None
         # The tag that stopped the session gets a status; a stop without a tag gets none.
         id_tag = payload.get("id_tag")
         id_tag_info = self.authorize(charger, id_tag) if id_tag else None
+        await self._close_transaction(charger, payload)
+        return id_tag_info
+
+    async def _close_transaction(self, charger: ChargerState, payload: dict[str, Any]) -> None:
+        """A StopTransaction's bookkeeping (the charger's, or ours for a lost session)."""
+        transaction_id = payload["transaction_id"]
+        stopped_at = _timestamp(payload["timestamp"])
+        assert stopped_at is not None
+        id_tag = payload.get("id_tag")
         # Read before anything is written: an unreadable timestamp refuses the whole message.
         moments = _by_moment(payload.get("transaction_data") or [])
         transaction = await self.ledger.stop_transaction(
@@ -848,7 +920,7 @@ class CentralSystem:
                 f"meterStop {payload['meter_stop']} Wh at {payload['timestamp']}",
             )
             charger.notify()
-            return id_tag_info
+            return
         connector_id = transaction.connector_id
         if moments:
             await self._store_meter_values(charger, connector_id, transaction_id, moments)
@@ -874,7 +946,6 @@ class CentralSystem:
                 "reason": transaction.stop_reason,
             },
         )
-        return id_tag_info
 
     def diagnostics_status(self, charger: ChargerState, status: str) -> None:
         """Note a DiagnosticsStatusNotification."""

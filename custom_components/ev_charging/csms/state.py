@@ -89,6 +89,10 @@ class ConnectorState:
     """The charger booted after the last register reading: its meter may have restarted."""
     transaction: TransactionRecord | None = None
     last_transaction: TransactionRecord | None = None
+    rebooted_during_session: bool = False
+    """The charger booted while this connector's transaction ran."""
+    lost_since: datetime | None = None
+    """When the connector came back free after a reboot without its transaction's stop."""
 
     @property
     def energy_register_kwh(self) -> Decimal | None:
