@@ -246,6 +246,7 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
                 key = json.dumps(msg[1])
                 waiter = sim._pending.get(key)
                 if waiter is not None and not waiter.done():
+                    sim._take_in(msg)
                     waiter.set_result(msg)
                 elif key in sim._given_up:  # late reply to a timed-out or cancelled call
                     sim._given_up.discard(key)
@@ -619,6 +620,17 @@ class SimulatedCharger:
         finally:
             self._frame_waiters.remove(entry)
 
+    def _take_in(self, reply: list[Any]) -> None:
+        """What a real charger takes in from an answer before it reads its next frame: the
+        heartbeat interval of an accepted boot (a BootNotification.conf's shape)."""
+        payload = reply[2] if len(reply) > 2 and isinstance(reply[2], dict) else {}
+        if (
+            set(payload) == {"currentTime", "interval", "status"}
+            and payload["status"] == "Accepted"
+            and self.config.heartbeat_interval is None
+        ):
+            self.configuration["HeartbeatInterval"] = str(payload["interval"])
+
     def _notify_frame(self, frame: Frame) -> None:
         for predicate, fut in self._frame_waiters:
             if not fut.done() and predicate(frame):
@@ -677,8 +689,6 @@ class SimulatedCharger:
                 firmware_version=cfg.firmware,
             )
         )
-        if result["status"] == "Accepted" and cfg.heartbeat_interval is None:
-            self.configuration["HeartbeatInterval"] = str(result["interval"])
         _LOGGER.info("%s: boot %s", cfg.charger_id, result["status"])
         return result
 
