@@ -210,6 +210,21 @@ def _figures(rows: list[tuple[str, str]]) -> str:
     return f"<table class='figures'>{cells}</table>"
 
 
+def _signed_readings(signed: dict[str, str] | None) -> str:
+    """The meter's signed start and end readings, for the transparency software that checks
+    a bill against the meter's own signature (German calibration law)."""
+    if not signed:
+        return ""
+    return (
+        "<details><summary>Signed meter readings</summary><p class='note'>Check them with the"
+        " meter's transparency software.</p>"
+        f"<p>Start ({escape(signed['start_at'])})</p>"
+        f"<textarea readonly rows='4'>{escape(signed['start'])}</textarea>"
+        f"<p>End ({escape(signed['end_at'])})</p>"
+        f"<textarea readonly rows='4'>{escape(signed['end'])}</textarea></details>"
+    )
+
+
 def session_page(
     site: str,
     payment: Payment,
@@ -236,6 +251,7 @@ def session_page(
             f"<h2>Receipt</h2><p class='state available'>Thank you: charging is over.</p>"
             f"{_figures(rows)}<p class='note'>Only the cost above is taken from your card;"
             f" the rest of the hold is released.{escape(email)}</p>"
+            f"{_signed_readings((session or {}).get('signed_meter_values'))}"
         )
     elif payment.state in (CANCELLING, CANCELLED, RELEASED):
         body = (

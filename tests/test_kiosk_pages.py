@@ -1,6 +1,6 @@
 """The kiosk app against the real integration: connector pages, the sticker sheet, settings."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
@@ -21,8 +21,9 @@ from custom_components.ev_charging.const import (
 from kiosk.__main__ import main
 from kiosk.app import create_app
 from kiosk.config import HoldLimits, KioskConfig, StripeSettings, read_settings_file
-from kiosk.pages import price_words
+from kiosk.pages import price_words, session_page
 from kiosk.qr import qr_svg
+from kiosk.store import CAPTURED, Payment
 
 from .conftest import ChargerFactory
 from .test_billing import add_tariff, set_vat
@@ -249,3 +250,35 @@ def test_settings_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         main(["--config", str(settings)])
     with pytest.raises(SystemExit, match="cannot read"):
         main(["--config", str(tmp_path / "missing.env")])
+
+
+def test_the_receipt_offers_the_meters_signed_readings() -> None:
+    """A paid session on a calibration-law meter: the receipt carries its signed start and
+    end for the transparency software, escaped (the meter's text is not ours)."""
+    moment = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+    payment = Payment(
+        "p" * 32,
+        "CP-1",
+        1,
+        "EUR",
+        Decimal(30),
+        "h1",
+        CAPTURED,
+        moment,
+        moment,
+        intent_id="pi_1",
+        energy_kwh=Decimal("2.5"),
+        cost=Decimal("0.75"),
+        captured=Decimal("0.75"),
+    )
+    signed = {
+        "start_at": moment.isoformat(),
+        "start": 'OCMF|{"TX":"B"}|{"SD":"<30>"}',
+        "end_at": moment.isoformat(),
+        "end": 'OCMF|{"TX":"E"}|{"SD":"31"}',
+    }
+    page = session_page("Garage", payment, {"signed_meter_values": signed}, moment)
+    assert "Signed meter readings" in page
+    assert "OCMF|{&quot;TX&quot;:&quot;B&quot;}|{&quot;SD&quot;:&quot;&lt;30&gt;&quot;}" in page
+    assert "&quot;TX&quot;:&quot;E&quot;" in page
+    assert "Signed meter readings" not in session_page("Garage", payment, {}, moment)

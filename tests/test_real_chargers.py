@@ -371,3 +371,65 @@ async def test_a_queued_stop_after_a_reboot_ends_the_session_as_usual(
     [record] = await init_integration.runtime_data.ledger.load_transactions_by_id([transaction_id])
     assert (record.meter_stop_wh, record.stop_reason) == (3_000, "PowerLoss")
     assert await init_integration.runtime_data.ledger.open_reviews() == []
+
+
+# As the OCMF format (S.A.F.E. e.V.) lays a signed reading out: a header, the payload, the
+# signature. Opaque to us: only kept and handed out.
+OCMF_BEGIN = (
+    'OCMF|{"FV":"1.0","GI":"EMH eHZ","GS":"1EMH0012345678","PG":"T1","IS":true,'
+    '"RD":[{"TM":"2026-11-25T18:00:00,000+0000 S","TX":"B","RV":1000.0,"RI":"1-b:1.8.0",'
+    '"RU":"kWh","ST":"G"}]}|{"SD":"3045022100A1"}'
+)
+OCMF_END = OCMF_BEGIN.replace('"TX":"B","RV":1000.0', '"TX":"E","RV":1002.5').replace("A1", "B2")
+
+
+async def test_signed_meter_values_come_with_the_session(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A calibration-law meter's signed start and end readings are kept in the ledger and
+    given with the session in the statement (JSON and CSV), never priced."""
+    await set_vat(hass, init_integration, False, "0")
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "T", meter_start=1_000_000, timestamp=T0))[
+        "transactionId"
+    ]
+
+    def signed(value: str, context: str, energy: int) -> list[dict[str, str]]:
+        return [
+            {"value": value, "format": "SignedData", "context": context, "measurand": ENERGY},
+            {"value": str(energy), "context": context, "measurand": ENERGY, "unit": "Wh"},
+        ]
+
+    await charger.meter_values(
+        1,
+        transaction_id,
+        power_w=0,
+        timestamp=T0,
+        sampled_value=signed(OCMF_BEGIN, "Transaction.Begin", 1_000_000),
+    )
+    await charger.stop_transaction(
+        transaction_id,
+        meter_stop=1_002_500,
+        timestamp=T0 + timedelta(minutes=30),
+        transaction_data=[
+            {
+                "timestamp": (T0 + timedelta(minutes=30)).isoformat(),
+                "sampledValue": signed(OCMF_END, "Transaction.End", 1_002_500),
+            }
+        ],
+    )
+    await charger.status(1, "Available", timestamp=T0 + timedelta(minutes=31))
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.energy_wh, bill.gross) == (Decimal(2_500), Decimal("0.75"))
+    answer = await hass.services.async_call(
+        DOMAIN, "get_statement", {"month": "2026-11"}, blocking=True, return_response=True
+    )
+    assert isinstance(answer, dict)
+    [line] = answer["sessions"]
+    assert line["signed_meter_values"] == {
+        "start_at": T0.isoformat(),
+        "start": OCMF_BEGIN,
+        "end_at": (T0 + timedelta(minutes=30)).isoformat(),
+        "end": OCMF_END,
+    }

@@ -177,7 +177,7 @@ async def test_a_month_of_sessions(
     lines = unit1_csv.splitlines()
     assert lines[0] == (
         "session,charger,connector,id_tag,started,stopped,energy_kwh,energy_cost,session_fee,"
-        "idle_fee,net_EUR,tax_EUR,gross_EUR,tariff,flags,payment"
+        "idle_fee,net_EUR,tax_EUR,gross_EUR,tariff,flags,payment,signed_start,signed_end"
     )
     unit1 = [s for s in listed if s["account"] == "Unit 1"]
     assert len(lines) == len(unit1) + 2
@@ -199,6 +199,8 @@ async def test_a_month_of_sessions(
             "Residents v1",
             "",
             "",  # residents do not pay at the kiosk
+            "",  # nor do these chargers sign their readings
+            "",
         ]
     total = lines[-1].split(",")
     assert total[0] == "total"
@@ -329,6 +331,6 @@ def test_statement_cells_a_spreadsheet_would_run_get_a_quote() -> None:
     [_, row, total] = list(csv.reader(io.StringIO(statement.account_csv(NO_ACCOUNT))))
     assert row[1:4] == ["'@CP", "1", "'-1+1"]
     assert row[7] == row[10] == row[12] == "-0.50"
-    assert row[13:] == ["'\tFree v1", "'\rnote", "'+pay"]
+    assert row[13:16] == ["'\tFree v1", "'\rnote", "'+pay"]
     assert total[12] == "-0.50"
     assert list(csv.reader(io.StringIO(statement.summary_csv())))[1][0] == "No account"

@@ -25,6 +25,7 @@ from .csms.guests import CANCELLED, WAITING, GuestSession, HoldUsed
 from .csms.holds import Hold, HoldRefused
 from .csms.log_safety import untrusted_logger
 from .csms.security import password_matches
+from .csms.signed_values import load_signed
 from .csms.state import ChargerState
 from .faults.health import CHARGER_WIDE, ProblemKind
 from .runtime import EvChargingConfigEntry
@@ -297,6 +298,9 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
                     "gross": stored[0].gross,
                     "final": stored[0].final,
                 }
+    signed = None
+    if transaction_id is not None:
+        signed = (await load_signed(central.ledger, [transaction_id])).get(transaction_id)
     tariff = central.cashier.tariff_for(session.charger_id, GUEST_ACCOUNT)
     charger = central.chargers.get(session.charger_id)
     connector = None if charger is None else charger.connectors.get(session.connector_id)
@@ -316,6 +320,8 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
         # offline charger may still be charging (it reports when it is back).
         "charger_online": charger is not None and charger.connected,
         "connector_status": None if connector is None else connector.status,
+        # The meter's signed start and end (calibration law), for the guest's receipt.
+        "signed_meter_values": signed.as_dict() if signed else None,
     }
 
 

@@ -233,6 +233,17 @@ MIGRATIONS: tuple[str, ...] = (
         count INTEGER NOT NULL
     );
     """,
+    """
+    -- Signed meter values (e.g. OCMF under German calibration law) of a session's start and
+    -- end, offered with the session so a driver can check them with transparency software.
+    CREATE TABLE signed_meter_values (
+        transaction_id INTEGER PRIMARY KEY,
+        start_at TEXT NOT NULL,
+        start_data TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        end_data TEXT NOT NULL
+    );
+    """,
 )
 
 RAW_FRAME_CHARS = 8192

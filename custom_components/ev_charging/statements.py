@@ -22,6 +22,7 @@ from homeassistant.util import slugify
 
 from .billing.statements import NO_ACCOUNT, Statement
 from .const import DOMAIN, GUEST_ACCOUNT, SUBENTRY_ACCOUNT
+from .csms.signed_values import load_signed
 from .id_tags import account_id, loaded_entry
 
 EVENT_STATEMENT_READY = f"{DOMAIN}_statement_ready"
@@ -59,8 +60,18 @@ async def statement(
     hass: HomeAssistant, entry: ConfigEntry, start: datetime, end: datetime, account: str | None
 ) -> Statement:
     """The statement of a period, from the ledger's final bills."""
-    sessions = await entry.runtime_data.ledger.load_billed(start, end)
-    return Statement.of(start, end, hass.config.currency, sessions, account_names(entry), account)
+    ledger = entry.runtime_data.ledger
+    sessions = await ledger.load_billed(start, end)
+    signed = await load_signed(ledger, (t.transaction_id for t, _ in sessions))
+    return Statement.of(
+        start,
+        end,
+        hass.config.currency,
+        sessions,
+        account_names(entry),
+        account,
+        {transaction_id: values.as_dict() for transaction_id, values in signed.items()},
+    )
 
 
 async def async_get_statement(call: ServiceCall) -> ServiceResponse:

@@ -50,6 +50,8 @@ class StatementLine:
 
     transaction: TransactionRecord
     bill: BillRecord
+    signed: Mapping[str, str] | None = None
+    """The meter's signed readings of the start and end (start, start_at, end, end_at)."""
 
     @property
     def energy_kwh(self) -> Decimal:
@@ -82,6 +84,7 @@ class StatementLine:
             "flags": sorted(b.flags),
             # A guest's payment at the kiosk (its id is in the Stripe payment's metadata).
             "payment_reference": b.payment_reference,
+            "signed_meter_values": None if self.signed is None else dict(self.signed),
         }
 
 
@@ -136,10 +139,12 @@ class Statement:
         sessions: Iterable[tuple[TransactionRecord, BillRecord]],
         account_names: Mapping[str, str],
         account: str | None = None,
+        signed: Mapping[int, Mapping[str, str]] | None = None,
     ) -> Statement:
-        """The statement of the sessions (of one account, if given)."""
+        """The statement of the sessions (of one account, if given); `signed` has the
+        meter's signed start and end of the sessions that have them."""
         lines = tuple(
-            StatementLine(t, b)
+            StatementLine(t, b, (signed or {}).get(t.transaction_id))
             for t, b in sessions
             if account is None or (b.account or NO_ACCOUNT) == account
         )
@@ -204,6 +209,8 @@ class Statement:
                 "tariff",
                 "flags",
                 "payment",
+                "signed_start",
+                "signed_end",
             ]
         )
         for line in lines:
@@ -226,6 +233,8 @@ class Statement:
                     f"{b.tariff['name']} v{b.tariff['version']}",
                     " ".join(sorted(b.flags)),
                     b.payment_reference or "",
+                    "" if line.signed is None else line.signed["start"],
+                    "" if line.signed is None else line.signed["end"],
                 ]
             )
         totals = self.totals(lines)

@@ -38,6 +38,7 @@ from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_upda
 from .log_safety import Throttle, shown, untrusted_logger
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
 from .protocol import OCPP_VERSION, compile_fast_check
+from .signed_values import save_signed, signed_values
 from .state import CentralSettings, ChargerState, ConnectorState, RegisterChange
 
 _LOGGER = untrusted_logger(__name__)
@@ -990,6 +991,13 @@ class CentralSystem:
         checkpoint = (
             None if transaction_id is None else self.cashier.readings(transaction_id, readings)
         )
+        signing = None
+        if (
+            (signed := signed_values(snapshots))
+            and transaction_id is not None
+            and self._owns(charger, connector_id, transaction_id)
+        ):
+            signing = save_signed(self.ledger, transaction_id, signed)
         connector = self._connector(charger, connector_id)
         if snapshots and self._is_current(connector, snapshots[-1].timestamp):
             newest = snapshots[-1]
@@ -1011,6 +1019,8 @@ class CentralSystem:
         await write
         if checkpoint is not None:
             await checkpoint
+        if signing is not None:
+            await signing
         if transaction_id is not None:
             self._enforce_cap(charger, connector_id, transaction_id)
         elif connector.transaction is not None:
