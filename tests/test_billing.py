@@ -191,6 +191,7 @@ async def test_idle_fee_runs_past_the_stop_until_unplugged(
     await charger.heartbeat()  # any message refreshes the charger's sensors
     assert entity_state(hass, "sensor", "CP-1|1|session_cost").state == "5.00"
     assert not (await bill_of(init_integration, transaction_id)).final
+    freezer.move_to(T0 + timedelta(minutes=100))
     await charger.status(1, "Available", timestamp=T0 + timedelta(minutes=100))
     bill = await bill_of(init_integration, transaction_id)
     assert (bill.idle_seconds, bill.idle_fee, bill.gross, bill.final) == (
@@ -492,7 +493,8 @@ async def test_retried_start_leaves_the_bill_alone(
 async def test_readings_from_another_charger_are_not_billed_to_the_session(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A charger naming another charger's transaction adds nothing to that session's bill."""
+    """A charger naming another charger's transaction adds nothing to that session's bill and
+    cannot mark it either: the sender is put on the review list."""
     await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
     garage = await make_charger("GARAGE")
     street = await make_charger("STREET")
@@ -505,7 +507,11 @@ async def test_readings_from_another_charger_are_not_billed_to_the_session(
     )
     bill = await bill_of(init_integration, transaction_id)
     assert (bill.energy_wh, bill.gross) == (Decimal(2_000), Decimal("0.60"))
-    assert bill.flags == {FOREIGN_READINGS}
+    assert bill.flags == frozenset()
+    reviews = await init_integration.runtime_data.ledger.open_reviews()
+    assert [(r["charger_id"], r["kind"], r["transaction_id"]) for r in reviews] == [
+        ("STREET", FOREIGN_READINGS, None)
+    ]
 
 
 async def test_late_stop_of_a_session_closed_by_the_next_one(

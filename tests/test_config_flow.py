@@ -54,7 +54,7 @@ async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
     assert entry.state is ConfigEntryState.LOADED
     # Home Assistant's own ID tag for remote starts is made once and then kept.
     remote_id_tag = entry.options[CONF_REMOTE_ID_TAG]
-    assert re.fullmatch(r"HA-[0-9A-F]{8}", remote_id_tag)
+    assert re.fullmatch(r"HA-[0-9A-F]{17}", remote_id_tag)  # 68 bits: not to be guessed
     assert entry.options == {
         CONF_HEARTBEAT_INTERVAL: 120,
         CONF_AUTO_ACCEPT: False,

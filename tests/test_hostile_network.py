@@ -7,13 +7,14 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -21,8 +22,11 @@ from homeassistant.util import dt as dt_util
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ev_charging.billing import pricing
 from custom_components.ev_charging.const import (
     CONF_CHARGERS,
+    CONF_IDLE_FEE,
+    CONF_IDLE_GRACE,
     CONF_PRICE_PER_KWH,
     CONF_REPLACE_CONNECTION,
     DOMAIN,
@@ -37,6 +41,7 @@ from .helpers import until
 from .test_billing import add_tariff
 
 MEGABYTE = 1024 * 1024
+ENERGY = "Energy.Active.Import.Register"
 # What Home Assistant writes to home-assistant.log by default.
 HA_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s (%(threadName)s) [%(name)s] %(message)s"
 
@@ -243,6 +248,8 @@ async def test_forged_log_lines_are_escaped(
     ("path", "status"),
     [
         ("/sim-001", 403),  # differs from SIM-001 only by case
+        ("/SIM-00l", 403),  # a small L for the one
+        ("/SlM-0O1", 403),  # and an O for the zero
         ("/SIM-001%20", 404),  # trailing space
         ("/%D0%85IM-002", 404),  # Cyrillic look-alike
         ("/..", 404),
@@ -446,3 +453,248 @@ async def test_unapproved_connections_are_capped(
     assert refused.value.status == 503
     for charger in chargers:
         await charger.close()
+
+
+# From the adversarial review after the fixes.
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["9999-12-31T00:00:00+00:00", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00"],
+)
+async def test_dates_no_clock_shows_are_refused_not_stored(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    timestamp: str,
+) -> None:
+    """A StartTransaction dated year 9999 (or whose conversion to UTC overflows) is refused
+    with a CallError, not an InternalError; nothing is priced; a restart still works."""
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "SIMTAG"}, blocking=True)
+    charger = await make_charger("CP-1")
+    frame = {"connectorId": 1, "idTag": "SIMTAG", "meterStart": 0, "timestamp": timestamp}
+    reply = await charger.call_raw([2, "y", "StartTransaction", frame])
+    assert reply[2] == "PropertyConstraintViolation"
+    status = {
+        "connectorId": 1,
+        "errorCode": "NoError",
+        "status": "Available",
+        "timestamp": timestamp,
+    }
+    assert (await charger.call_raw([2, "z", "StatusNotification", status]))[2] == (
+        "PropertyConstraintViolation"
+    )
+    charger.frames.clear()
+    assert init_integration.runtime_data.central.cashier.open == {}
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state.recoverable
+
+
+async def test_a_clock_in_the_future_cannot_bill_idle_years(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Idle time runs on real time: an Available dated 2099 ends it now, not in 2099."""
+    t0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+    freezer.move_to(t0)
+    await add_tariff(
+        hass,
+        init_integration,
+        **{CONF_PRICE_PER_KWH: "0.30", CONF_IDLE_FEE: "0.10", CONF_IDLE_GRACE: 0},
+    )
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "SIMTAG"}, blocking=True)
+    charger = await make_charger("CP-1")
+    transaction_id = (await charger.start_transaction(1, "SIMTAG", meter_start=0))["transactionId"]
+    await charger.status(1, "Charging")
+    freezer.move_to(t0 + timedelta(minutes=30))
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=1_000)
+    await charger.stop_transaction(transaction_id, meter_stop=1_000)
+    await charger.status(1, "Finishing")
+    freezer.move_to(t0 + timedelta(hours=1, minutes=30))
+    await charger.status(1, "Available", timestamp=datetime(2099, 12, 30, tzinfo=UTC))
+    [bill] = await init_integration.runtime_data.ledger.load_bills(transaction_id=transaction_id)
+    assert (bill.idle_seconds, bill.final) == (Decimal(3600), True)
+    assert bill.unplugged_at == t0 + timedelta(hours=1, minutes=30)
+
+
+async def test_a_start_dated_weeks_back_cannot_bill_thousands_of_kwh(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """StartTransaction dated 30 days back, one reading of 18,981.6 kWh: the power bound
+    would allow that much, but no car takes more than 250 kWh; the rest is held out."""
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "SIMTAG"}, blocking=True)
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.35"})
+    charger = await make_charger("CP-1")
+    now = dt_util.utcnow()
+    start = now - timedelta(days=29, hours=23)
+    transaction_id = (await charger.start_transaction(1, "SIMTAG", meter_start=0, timestamp=start))[
+        "transactionId"
+    ]
+    await charger.meter_values(1, transaction_id, power_w=0, energy_wh=18_981_600, timestamp=now)
+    bill = init_integration.runtime_data.central.cashier.live_bill(transaction_id)
+    assert bill is not None
+    # (Split over 720 hours, the exact shares add up to 250 kWh within 10^-20 Wh.)
+    assert round(bill.energy_wh, 6) == 250_000
+    assert "implausible_energy" in bill.flags
+
+
+async def test_late_readings_cannot_make_pricing_freeze_home_assistant(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Messages of readings each older than the last re-price the session once per message,
+    and only so many times; the rest are kept, not priced, and the session is flagged."""
+    monkeypatch.setattr(pricing, "MAX_REPRICES", 3)
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.35"})
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "SIMTAG"}, blocking=True)
+    charger = await make_charger("CP-1")
+    now = dt_util.utcnow()
+    transaction_id = (
+        await charger.start_transaction(
+            1, "SIMTAG", meter_start=0, timestamp=now - timedelta(days=1)
+        )
+    )["transactionId"]
+    for frame in range(6):
+        base = now - timedelta(hours=frame + 1)
+        readings = [
+            {
+                "timestamp": (base - timedelta(seconds=n)).isoformat(),
+                "sampledValue": [{"value": str(10_000 - frame * 100 - n), "measurand": ENERGY}],
+            }
+            for n in range(100)
+        ]
+        payload = {"connectorId": 1, "transactionId": transaction_id, "meterValue": readings}
+        assert (await charger.call_raw([2, f"late-{frame}", "MeterValues", payload]))[0] == 3
+    charger.frames.clear()
+    pricer = init_integration.runtime_data.central.cashier.open[transaction_id].pricer
+    assert pricer._reprices == 3
+    assert "too_many_readings" in pricer.flags
+
+
+async def test_limits_on_numbers_a_charger_sends(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """connectorId and transactionId beyond any charger (2^63), more than 500 sampled values
+    in one message, an eleventh connector from a charger nobody approved: CallErrors, no
+    InternalError, nothing stored for them."""
+    charger = await make_charger("CP-1")
+    status = {"connectorId": 2**63, "errorCode": "NoError", "status": "Available"}
+    assert (await charger.call_raw([2, "c", "StatusNotification", status]))[2] == (
+        "PropertyConstraintViolation"
+    )
+    stop = {"transactionId": 2**63, "meterStop": 1, "timestamp": dt_util.utcnow().isoformat()}
+    assert (await charger.call_raw([2, "t", "StopTransaction", stop]))[2] == (
+        "PropertyConstraintViolation"
+    )
+    many = {
+        "connectorId": 1,
+        "meterValue": [
+            {
+                "timestamp": dt_util.utcnow().isoformat(),
+                "sampledValue": [{"value": "1"}] * 501,
+            }
+        ],
+    }
+    assert (await charger.call_raw([2, "m", "MeterValues", many]))[2] == (
+        "PropertyConstraintViolation"
+    )
+    for connector_id in range(11):
+        status = {"connectorId": connector_id, "errorCode": "NoError", "status": "Available"}
+        assert (await charger.call_raw([2, f"s{connector_id}", "StatusNotification", status]))[
+            0
+        ] == 3
+    status = {"connectorId": 11, "errorCode": "NoError", "status": "Available"}
+    assert (await charger.call_raw([2, "s11", "StatusNotification", status]))[2] == (
+        "PropertyConstraintViolation"
+    )
+    charger.frames.clear()
+    assert len(init_integration.runtime_data.central.chargers["CP-1"].connectors) == 11
+
+
+async def test_only_ascii_letters_fold_in_id_tags(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A long s (U+017F) before "imtag" is not SIMTAG, though Python's casefold says so."""
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "SIMTAG"}, blocking=True)
+    charger = await make_charger("CP-1")
+    assert (await charger.authorize("simtag"))["idTagInfo"]["status"] == "Accepted"
+    assert (await charger.authorize("\u017fimtag"))["idTagInfo"]["status"] == "Invalid"
+
+
+async def test_strangers_are_capped(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each new id accepted automatically gets a device: past the cap of chargers nobody
+    approved, a new id is refused (503) until the owner has dealt with some."""
+    monkeypatch.setattr(endpoint, "MAX_STRANGERS", 3)
+    chargers = []
+    for n in range(3):
+        charger = SimulatedCharger(ChargerConfig(charger_id=f"NEW-{n}"), f"ws://127.0.0.1:{port}")
+        chargers.append(charger)
+        await charger.connect()
+        await charger.boot()
+        await charger.close()
+    extra = SimulatedCharger(ChargerConfig(charger_id="NEW-X"), f"ws://127.0.0.1:{port}")
+    chargers.append(extra)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await extra.connect()
+    assert refused.value.status == 503
+    for charger in chargers:
+        await charger.close()
+
+
+async def test_tracebacks_are_thinned_too(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    ha_log: Path,
+) -> None:
+    """A message that trips a bug of ours is answered InternalError every time, but its
+    traceback reaches the log only a few times a minute."""
+    charger = await make_charger("CP-1")
+    central = init_integration.runtime_data.central
+
+    def broken(charger: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(central, "heartbeat", broken)
+    for n in range(50):
+        assert (await charger.call_raw([2, f"h{n}", "Heartbeat", {}]))[2] == "InternalError"
+    charger.frames.clear()
+    text = await log_text(ha_log)
+    assert 0 < text.count("error while handling Heartbeat") <= 10
+    assert text.count("RuntimeError: a bug") <= 10
+
+
+async def test_a_bill_that_cannot_be_rebuilt_does_not_stop_the_rest(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """After a restart, a stored bill that cannot be priced again is left in the ledger and
+    put on the review list; the integration and the other sessions start as usual."""
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    await hass.services.async_call(DOMAIN, "set_id_tag", {"id_tag": "SIMTAG"}, blocking=True)
+    charger = await make_charger("CP-1")
+    broken = (await charger.start_transaction(1, "SIMTAG", meter_start=0))["transactionId"]
+    fine = (await charger.start_transaction(2, "SIMTAG", meter_start=0))["transactionId"]
+    ledger = init_integration.runtime_data.ledger
+    await ledger.submit(
+        lambda c: c.execute(
+            "UPDATE session_bills SET tariff = '{}' WHERE transaction_id = ?", (broken,)
+        )
+    )
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    cashier = init_integration.runtime_data.central.cashier
+    assert fine in cashier.open
+    assert broken not in cashier.open
+    reviews = await init_integration.runtime_data.ledger.open_reviews()
+    assert [(r["transaction_id"], r["kind"]) for r in reviews] == [(broken, "bill_not_rebuilt")]

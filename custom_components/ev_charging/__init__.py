@@ -65,7 +65,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         # Home Assistant's own ID tag for sessions it starts: made once, then kept.
         hass.config_entries.async_update_entry(
             entry,
-            options={**entry.options, CONF_REMOTE_ID_TAG: f"HA-{secrets.token_hex(4).upper()}"},
+            options={
+                **entry.options,
+                CONF_REMOTE_ID_TAG: f"HA-{secrets.token_hex(9).upper()[:17]}",
+            },
         )
     ledger = Ledger(Path(hass.config.path(LEDGER_FILENAME)))
     await ledger.open()

@@ -277,8 +277,10 @@ class HomeAssistantListener:
 
     @callback
     def review_needed(self) -> None:
-        """A session was flagged for review: the repair issue says how many wait."""
-        self.hass.async_create_task(async_update_review_issue(self.hass, self.entry))
+        """A session was flagged for review: the repair issue says how many wait (while the
+        entry is still being set up, its setup brings the issue up to date)."""
+        if hasattr(self.entry, "runtime_data"):
+            self.hass.async_create_task(async_update_review_issue(self.hass, self.entry))
 
     @callback
     def insecure_chargers(self, charger_ids: list[str]) -> None:

@@ -38,6 +38,8 @@ ABSURD_READING = "absurd_reading"
 never priced."""
 REVIEWED_FLAGS = frozenset({IMPLAUSIBLE_ENERGY, ABSURD_READING})
 """Flags that put the session on the review list as soon as they appear."""
+NOT_REBUILT = "bill_not_rebuilt"
+"""A bill that could not be rebuilt after a restart; it stays in the ledger for a person."""
 EV_DISCONNECTED = "EVDisconnected"
 """The stop reason that says the car was unplugged at the stop."""
 IDLE_NOT_SEEN = "idle_while_offline_not_billed"
@@ -166,8 +168,18 @@ class Cashier:
         oldest = min((t.started_at for t in transactions.values()), default=self.now())
         self.prices = await self.ledger.load_prices(oldest)
         for record in stored:
-            if (transaction := transactions.get(record.transaction_id)) is not None:
+            if (transaction := transactions.get(record.transaction_id)) is None:
+                continue
+            try:
                 await self._rebuild(record, transaction)
+            except (ArithmeticError, ValueError, KeyError, TypeError) as err:
+                # One bill that cannot be rebuilt must not keep the rest (and every charger)
+                # from starting: it waits in the ledger, on the review list.
+                _LOGGER.error("Bill of transaction %s not rebuilt: %s", record.transaction_id, err)
+                self.open.pop(record.transaction_id, None)
+                await self.flag_for_review(
+                    transaction.charger_id, transaction.transaction_id, NOT_REBUILT, str(err)
+                )
 
     async def _rebuild(self, record: BillRecord, transaction: TransactionRecord) -> None:
         tariff = Tariff.from_json(record.tariff)
@@ -182,6 +194,11 @@ class Cashier:
             open_bill.pricer.add([open_bill.stop])
             open_bill.idle.transaction_stopped = True
         open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN, FOREIGN_READINGS}
+
+    def _by_now(self, at: datetime) -> datetime:
+        """A charger's timestamp for idle time: never later than now. Idle fees run on real
+        time; a clock in the future (or a forged year 9999) must not bill the years between."""
+        return min(at, self.now())
 
     def charger_seen(self, charger_id: str, connected: bool, at: datetime) -> None:
         """A charger connected or went: while it is gone, its sessions accrue no idle time."""
@@ -272,7 +289,7 @@ class Cashier:
         if (previous := self.open.get(self._by_connector.get(key, -1))) is not None:
             # The connector never reported Available in between: the earlier car left when
             # this session began, so its bill is final now.
-            previous.idle.status("Available", transaction.started_at)
+            previous.idle.status("Available", self._by_now(transaction.started_at))
             if previous.stop is None:
                 previous.flags.add(NEVER_STOPPED)
             await self._finish(previous)
@@ -283,6 +300,14 @@ class Cashier:
             return
         open_bill = self._open(transaction, account, tariff)
         await self._checkpoint(open_bill)
+
+    def belongs_elsewhere(self, transaction_id: int, charger_id: str, connector_id: int) -> bool:
+        """Whether a running session of another charger or connector has this id."""
+        open_bill = self.open.get(transaction_id)
+        return open_bill is not None and (
+            open_bill.transaction.charger_id,
+            open_bill.transaction.connector_id,
+        ) != (charger_id, connector_id)
 
     def readings(
         self, transaction_id: int, readings: Iterable[MeterReading]
@@ -299,12 +324,13 @@ class Cashier:
         # transactionId from another charger must not bill someone else.
         readings = [r for r in readings if _belongs(r, transaction)]
         if not readings:
-            open_bill.flags.add(FOREIGN_READINGS)
-            return self._queue_checkpoint(open_bill)[2]
+            # Not this session's: the sender is the one to look at (see the central system),
+            # not the session another charger named.
+            return None
         open_bill.pricer.add(_points(readings))
         for reading in readings:
             if reading.power_w is not None:
-                open_bill.idle.power(reading.power_w / _THOUSAND, reading.timestamp)
+                open_bill.idle.power(reading.power_w / _THOUSAND, self._by_now(reading.timestamp))
         return self._queue_checkpoint(open_bill)[2]
 
     async def status(self, charger_id: str, connector_id: int, status: str, at: datetime) -> None:
@@ -312,7 +338,7 @@ class Cashier:
         transaction_id = self._by_connector.get((charger_id, connector_id))
         if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
             return
-        open_bill.idle.status(status, at)
+        open_bill.idle.status(status, self._by_now(at))
         if open_bill.idle.unplugged_at is not None and open_bill.stop is not None:
             await self._finish(open_bill)
         else:
@@ -354,10 +380,10 @@ class Cashier:
         elif transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
             open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
             open_bill.pricer.add([open_bill.stop])
-            open_bill.idle.stopped(transaction.stopped_at)
+            open_bill.idle.stopped(self._by_now(transaction.stopped_at))
             if transaction.stop_reason == EV_DISCONNECTED:
                 # The car left at the stop: no idle time after it, whatever comes later.
-                open_bill.idle.end(transaction.stopped_at)
+                open_bill.idle.end(self._by_now(transaction.stopped_at))
         if open_bill.idle.unplugged_at is not None:
             await self._finish(open_bill)
         else:

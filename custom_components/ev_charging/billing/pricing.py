@@ -36,13 +36,23 @@ energy above the highest reading is ever priced, so nothing is billed twice."""
 IMPLAUSIBLE_TIME = "implausible_timestamp"
 """A reading before the session started or more than MAX_SESSION after: not priced."""
 MAX_SESSION = timedelta(days=30)
+MAX_POINTS = 20_000
+"""Readings priced per session: one a minute for two weeks."""
+MAX_REPRICES = 100
+"""Messages with late readings a session re-prices for (chargers replay in order)."""
+TOO_MANY_READINGS = "too_many_readings"
+"""More readings (or late ones) than a session takes: the rest are kept, not priced."""
 METER_STOP_BELOW_START = "meter_stop_below_start"
 IMPLAUSIBLE_ENERGY = "implausible_energy"
 """More energy than the connector could have delivered since the session began (its maximum
-power, with a margin, by the readings' own timestamps): the excess is held out, not priced."""
+power, with a margin, by the readings' own timestamps), or than any car takes: the excess is
+held out, not priced."""
 POWER_MARGIN = Decimal("1.2")
 """Allowance over the maximum power, as the meter-anomaly detector allows."""
 ENERGY_SLACK_WH = Decimal(1000)
+MAX_SESSION_ENERGY_WH = Decimal(250_000)
+"""No car takes more in one session (the largest batteries hold about 200 kWh): a start
+dated weeks back cannot stretch the power bound to thousands of kWh."""
 """Coarse registers (whole kWh steps) and clock jitter: a session may be this far ahead."""
 NO_DYNAMIC_PRICE = "no_dynamic_price"
 """A dynamic tariff had no price known yet for part of the session: priced at the first one."""
@@ -115,6 +125,7 @@ class SessionPricer:
     held_out_wh: Decimal = ZERO
     """Energy the readings claim beyond what the connector could deliver: not priced."""
     _points: list[MeterPoint] = field(default_factory=list)
+    _reprices: int = 0
     _highest: Decimal = ZERO
     _counted_wh: Decimal = ZERO
 
@@ -128,16 +139,26 @@ class SessionPricer:
         return self._points[-1]
 
     def add(self, points: Iterable[MeterPoint]) -> None:
-        """Take readings of this session; an older one than the last makes a full re-pricing."""
+        """Take readings of this session; older ones than the last make one full re-pricing
+        per call. A session takes at most MAX_POINTS readings and MAX_REPRICES re-pricings:
+        a charger cannot make pricing cost more than that."""
+        late = False
         for point in points:
             if not self.start.at <= point.at <= self.start.at + MAX_SESSION:
                 self.flags.add(IMPLAUSIBLE_TIME)  # a charger clock far off: not priced
-            elif point.at >= self.last.at:
+            elif len(self._points) >= MAX_POINTS:
+                self.flags.add(TOO_MANY_READINGS)
+            elif point.at >= self.last.at and not late:
                 self._points.append(point)
                 self._price(self._points[-2], point)
+            elif self._reprices >= MAX_REPRICES:
+                self.flags.add(TOO_MANY_READINGS)
             else:
                 self._points.append(point)
-                self.reprice()
+                late = True
+        if late:
+            self._reprices += 1
+            self.reprice()
 
     def reprice(self) -> None:
         """Price all readings again (one came late, or a dynamic price for the past came)."""
@@ -224,7 +245,10 @@ class SessionPricer:
         if self.max_power_kw is None:
             return energy
         hours = _microseconds(at - self.start.at) / Decimal(3_600_000_000)
-        possible = self.max_power_kw * _THOUSAND * POWER_MARGIN * hours + ENERGY_SLACK_WH
+        possible = min(
+            self.max_power_kw * _THOUSAND * POWER_MARGIN * hours + ENERGY_SLACK_WH,
+            MAX_SESSION_ENERGY_WH,
+        )
         allowed = max(ZERO, min(energy, possible - self._counted_wh))
         if allowed < energy:
             self.flags.add(IMPLAUSIBLE_ENERGY)

@@ -30,8 +30,9 @@ class UnknownTagPolicy(StrEnum):
 
 
 def tag_key(id_tag: str) -> str:
-    """How a tag is compared: OCPP says ID tags are case-insensitive."""
-    return id_tag.casefold()
+    """How a tag is compared: OCPP's ID tags are case-insensitive ASCII (CiString). Only
+    ASCII letters fold: a long s (U+017F) must not make "simtag" out of another tag."""
+    return id_tag.lower() if id_tag.isascii() else id_tag
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -13,7 +13,7 @@ from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
 
-from ..billing.cashier import ABSURD_READING, Cashier
+from ..billing.cashier import ABSURD_READING, FOREIGN_READINGS, Cashier
 from ..const import GUEST_ACCOUNT
 from ..faults.detectors import Problem
 from ..faults.health import RESTORED_PROBLEMS, ProblemChange, ProblemKey, ProblemKind
@@ -62,6 +62,14 @@ LOST_SESSION_GRACE = timedelta(minutes=1)
 FREE_AGAIN = frozenset({"Available", "Preparing"})
 METER_RESET = "meter_reset"
 """A charger's meter restarted (a new boot or transaction with a lower register)."""
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
+"""Timestamps a charger may send (its clock may be reset to 1970)."""
+MAX_CONNECTORS = 100
+"""No charger has more connectors (numbers from 0, the charger itself)."""
+UNTRUSTED_CONNECTORS = 11
+"""Connectors (0 to 10) a charger may report before a person approved it."""
+MAX_SAMPLED_VALUES = 500
+"""Sampled values in one message: real chargers send a few dozen."""
 # No meter's register reaches this many Wh (a petawatt-hour); SQLite's integers end at 2^63.
 MAX_REGISTER_WH = 10**15
 # What counts as the owner taking a connector out of service, and back.
@@ -321,6 +329,10 @@ class CentralSystem:
                 self.background(self.sync_local_list(charger))
         self._report_security()
 
+    def strangers(self) -> int:
+        """Chargers known that no person approved and that have no password."""
+        return sum(1 for charger in self.chargers.values() if not self.gets_tag_list(charger))
+
     def gets_tag_list(self, charger: ChargerState) -> bool:
         """Only a charger that logs in with a password or that a person approved holds the
         owner's tags: an automatically accepted stranger must not learn them."""
@@ -480,6 +492,25 @@ class CentralSystem:
         await self.ledger.forget_charger(charger_id)
         self._report_security()
 
+    def _connector_id(self, charger: ChargerState, payload: dict[str, Any]) -> int:
+        """The schema allows any integer; OCPP 1.6 numbers connectors from 0 (the charger),
+        and no charger has more than MAX_CONNECTORS. A charger nobody vouched for gets at
+        most UNTRUSTED_CONNECTORS: each new one makes entities in Home Assistant."""
+        connector_id: int = payload["connector_id"]
+        if not 0 <= connector_id <= MAX_CONNECTORS:
+            raise PropertyConstraintViolationError(
+                description=f"connectorId must be from 0 to {MAX_CONNECTORS}"
+            )
+        if (
+            connector_id not in charger.connectors
+            and not self.gets_tag_list(charger)
+            and len(charger.connectors) >= UNTRUSTED_CONNECTORS
+        ):
+            raise PropertyConstraintViolationError(
+                description="No more connectors for a charger nobody approved"
+            )
+        return connector_id
+
     def _connector(self, charger: ChargerState, connector_id: int) -> ConnectorState:
         is_new = connector_id not in charger.connectors
         connector = charger.connector(connector_id)
@@ -627,7 +658,8 @@ class CentralSystem:
                     status = str(answer.status)
                 except CommandError as err:
                     status = err.key
-                if status != "Accepted":
+                if status not in ("Accepted", "charger_offline"):
+                    # Gone again already (a reconnect loop): nothing worth a warning.
                     _LOGGER.warning("%s: setting %s to %s: %s", charger_id, key, value, status)
             charger.configuration_results[key] = status
             await self.ledger.save_configuration_result(charger_id, key, value, status, self.now())
@@ -687,7 +719,7 @@ class CentralSystem:
 
     async def status_notification(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Record a connector's (or, for connector 0, the charger's) status."""
-        connector_id = _connector_id(payload)
+        connector_id = self._connector_id(charger, payload)
         at = _timestamp(payload.get("timestamp")) or self.now()
         connector = self._connector(charger, connector_id)
         connector.status, connector.error_code = payload["status"], payload["error_code"]
@@ -828,7 +860,7 @@ class CentralSystem:
         self, charger: ChargerState, payload: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         """Open a transaction in the ledger; returns its id and the tag's status."""
-        connector_id = _connector_id(payload)
+        connector_id = self._connector_id(charger, payload)
         started_at = _timestamp(payload["timestamp"])
         assert started_at is not None
         transaction = await self.ledger.start_transaction(
@@ -874,8 +906,8 @@ class CentralSystem:
 
     async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Store MeterValues and update the connector's live figures."""
-        connector_id = _connector_id(payload)
-        transaction_id = payload.get("transaction_id")
+        connector_id = self._connector_id(charger, payload)
+        transaction_id = _transaction_id(payload.get("transaction_id"))
         moments = _by_moment(payload["meter_value"])
         await self._store_meter_values(charger, connector_id, transaction_id, moments)
         charger.notify()
@@ -892,7 +924,8 @@ class CentralSystem:
 
     async def _close_transaction(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """A StopTransaction's bookkeeping (the charger's, or ours for a lost session)."""
-        transaction_id = payload["transaction_id"]
+        transaction_id: int = payload["transaction_id"]
+        _transaction_id(transaction_id)
         stopped_at = _timestamp(payload["timestamp"])
         assert stopped_at is not None
         id_tag = payload.get("id_tag")
@@ -966,6 +999,18 @@ class CentralSystem:
         moments: dict[datetime, list[dict[str, Any]]],
     ) -> None:
         snapshots = [normalise(moment, sampled) for moment, sampled in sorted(moments.items())]
+        if transaction_id is not None and self.cashier.belongs_elsewhere(
+            transaction_id, charger.charger_id, connector_id
+        ):
+            # Kept, never priced (the cashier checks too); the sender is the one to look at.
+            _LOGGER.warning(
+                "%s: meter values name transaction %s of another charger; kept, not used",
+                charger.charger_id,
+                transaction_id,
+            )
+            await self.cashier.flag_for_review(
+                charger.charger_id, None, FOREIGN_READINGS, f"transaction {transaction_id}"
+            )
         if absurd := sum(snapshot.absurd for snapshot in snapshots):
             _LOGGER.warning(
                 "%s: %d meter value(s) no meter can show were kept raw, not used",
@@ -1110,14 +1155,12 @@ class CentralSystem:
             )
 
 
-def _connector_id(payload: dict[str, Any]) -> int:
-    """The schema allows any integer; OCPP 1.6 numbers connectors from 0 (the charger)."""
-    connector_id: int = payload["connector_id"]
-    if connector_id < 0:
-        raise PropertyConstraintViolationError(
-            description=f"connectorId must be 0 or more, not {connector_id}"
-        )
-    return connector_id
+def _transaction_id(value: int | None) -> int | None:
+    """A transactionId a charger sent: ours are 32-bit, but anything SQLite can hold is kept
+    (a charger's own ids from elsewhere); beyond that it is refused."""
+    if value is not None and abs(value) >= 2**63:
+        raise PropertyConstraintViolationError(description="transactionId is out of range")
+    return value
 
 
 def _register_wh(value: int) -> int:
@@ -1139,6 +1182,10 @@ def _by_moment(meter_values: list[dict[str, Any]]) -> dict[datetime, list[dict[s
     Chargers may split one moment over several elements (energy in one, power in another):
     merged, each moment becomes one reading with every figure.
     """
+    if sum(len(meter_value["sampled_value"]) for meter_value in meter_values) > MAX_SAMPLED_VALUES:
+        raise PropertyConstraintViolationError(
+            description=f"More than {MAX_SAMPLED_VALUES} sampled values in one message"
+        )
     moments: dict[datetime, list[dict[str, Any]]] = {}
     for meter_value in meter_values:
         timestamp = _timestamp(meter_value["timestamp"])
@@ -1164,6 +1211,16 @@ def _timestamp(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         raise PropertyConstraintViolationError(
             description=f"dateTime without time zone: {shown(value, 40)!r}"
+        )
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise PropertyConstraintViolationError(description="dateTime out of range") from err
+    if not EARLIEST_YEAR <= in_utc.year <= LATEST_YEAR:
+        # Clocks in 1970 are real (a charger that lost its time); year 9999 is not, and
+        # arithmetic on it overflows.
+        raise PropertyConstraintViolationError(
+            description=f"dateTime must be from {EARLIEST_YEAR} to {LATEST_YEAR}"
         )
     return parsed
 

@@ -121,7 +121,9 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
                         await self.route_message(message.data)
                     except Exception:
                         # Whatever went wrong with one frame, the connection goes on.
-                        _LOGGER.exception("%s: frame not handled: %s", self.id, message.data)
+                        self._warn(
+                            "bug", "%s: frame not handled: %s", self.id, message.data, error=True
+                        )
                 elif message.type == web.WSMsgType.PING:
                     await websocket.pong(message.data)
                 elif message.type == web.WSMsgType.PONG:
@@ -193,9 +195,17 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         finally:
             self._awaited = None
 
-    def _warn(self, kind: str, msg: str, *args: Any) -> None:
-        # Warnings about one charger's bad frames: a few a minute, the rest counted.
-        self.central.log_throttle.log(_LOGGER, logging.WARNING, (self.id, kind), msg, *args)
+    def _warn(self, kind: str, msg: str, *args: Any, error: bool = False) -> None:
+        """A warning (or, with `error`, an error with its traceback) about this charger: a
+        few a minute of each kind, the rest counted, whatever a charger sends."""
+        self.central.log_throttle.log(
+            _LOGGER,
+            logging.ERROR if error else logging.WARNING,
+            (self.id, kind),
+            msg,
+            *args,
+            exc_info=error,
+        )
 
     async def route_message(self, raw_msg: str) -> None:
         """Answer one frame as OCPP 1.6 requires; the connection survives anything."""
@@ -243,7 +253,7 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             _LOGGER.exception("%s: %s not stored; not answering", self.id, message.action)
             return
         except Exception:
-            _LOGGER.exception("%s: error while handling %s", self.id, message.action)
+            self._warn("bug", "%s: error while handling %s", self.id, message.action, error=True)
             await self._send_error(
                 message.message_id, message.action, InternalError(description="Internal error"), ref
             )

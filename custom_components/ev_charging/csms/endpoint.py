@@ -30,6 +30,10 @@ PING_WITHIN = 3.0
 """Seconds a connected charger has to answer a ping when a newcomer claims its id."""
 MAX_UNAPPROVED_CONNECTIONS = 20
 """Connections at once from chargers the owner has not approved (new or waiting)."""
+MAX_STRANGERS = 50
+"""Chargers known that no person approved (waiting, or accepted automatically without a
+password): beyond this many a new id is refused."""
+_LOOK_ALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
 
 
 def valid_charger_id(charger_id: str) -> bool:
@@ -39,6 +43,11 @@ def valid_charger_id(charger_id: str) -> bool:
         and all("!" <= char <= "~" and char not in _NOT_IN_IDS for char in charger_id)
         and charger_id not in (".", "..")
     )
+
+
+def look_alike_form(charger_id: str) -> str:
+    """An id with the characters people confuse made equal: case, 0/O, 1/l/I."""
+    return charger_id.lower().translate(_LOOK_ALIKES)
 
 
 def charger_id_from_path(raw_path: str) -> str | None:
@@ -164,13 +173,14 @@ class ChargerEndpoint:
             )
 
     def _check_look_alike(self, request: web.Request, charger_id: str) -> None:
-        """An id that differs from a known charger's only by case is how a stranger poses
-        as that charger to a person reading the device list: refused."""
+        """An id that differs from a known charger's only by case or by characters that look
+        alike (0/O, 1/l/I) is how a stranger poses as that charger to a person reading the
+        device list or a guest reading a sticker: refused."""
         chargers = self.central.chargers
         if charger_id in chargers:
             return
-        folded = charger_id.casefold()
-        if (known := next((c for c in chargers if c.casefold() == folded), None)) is not None:
+        folded = look_alike_form(charger_id)
+        if (known := next((c for c in chargers if look_alike_form(c) == folded), None)) is not None:
             self._refuse(
                 request, "charger id %s looks like the known charger %s", charger_id, known
             )
@@ -179,13 +189,19 @@ class ChargerEndpoint:
     def _check_room(self, request: web.Request, charger_id: str) -> None:
         """Chargers the owner has not approved share a few connections (503 beyond)."""
         central = self.central
-        if (known := central.chargers.get(charger_id)) is not None and known.approved:
+        known = central.chargers.get(charger_id)
+        if known is not None and known.approved:
             return
         waiting = sum(1 for c in central.connections.values() if not c.charger.approved)
         if waiting >= MAX_UNAPPROVED_CONNECTIONS:
             self._refuse(
                 request, "%d unapproved chargers are connected already (%s)", waiting, charger_id
             )
+            raise web.HTTPServiceUnavailable(text="Too many chargers waiting for approval")
+        if known is None and central.strangers() >= MAX_STRANGERS:
+            # Each new id would be kept, shown to the owner and (automatically accepted) get
+            # a device: past this many, new ids wait until the owner has dealt with some.
+            self._refuse(request, "too many chargers nobody approved (%s)", charger_id)
             raise web.HTTPServiceUnavailable(text="Too many chargers waiting for approval")
 
     async def _check_taken(self, request: web.Request, charger_id: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from ..ledger import Ledger
+from .authorization import tag_key
 from .commands import CommandError
 from .holds import Hold
 from .log_safety import untrusted_logger
@@ -107,7 +108,7 @@ class GuestBook:
 
     def _index(self, session: GuestSession) -> None:
         self.sessions[session.session_id] = session
-        self._by_tag[session.id_tag.casefold()] = session
+        self._by_tag[tag_key(session.id_tag)] = session
         self._by_reference[session.reference] = session
         if session.transaction_id is not None:
             self._by_transaction[session.transaction_id] = session
@@ -130,7 +131,7 @@ class GuestBook:
         without a second start; another reference for a used hold raises HoldUsed. Raises
         CommandError when the charger refuses (the session is kept as cancelled).
         """
-        if (existing := self._by_tag.get(hold.id_tag.casefold())) is not None:
+        if (existing := self._by_tag.get(tag_key(hold.id_tag))) is not None:
             if existing.reference != reference:
                 raise HoldUsed(existing.session_id)
             return existing
@@ -161,7 +162,7 @@ class GuestBook:
 
     def accepts(self, id_tag: str, charger_id: str) -> bool | None:
         """Whether a guest tag may charge on this charger now; None: not a guest tag."""
-        session = self._by_tag.get(id_tag.casefold())
+        session = self._by_tag.get(tag_key(id_tag))
         if session is None:
             return None
         if self.stale(session):
@@ -182,7 +183,7 @@ class GuestBook:
         self, charger_id: str, connector_id: int, id_tag: str, transaction_id: int
     ) -> GuestSession | None:
         """A StartTransaction: the guest's session is charging now."""
-        session = self._by_tag.get(id_tag.casefold())
+        session = self._by_tag.get(tag_key(id_tag))
         if (
             session is None
             or (session.charger_id, session.connector_id) != (charger_id, connector_id)

@@ -69,7 +69,15 @@ class Throttle:
         self._windows: dict[Any, tuple[float, int, int]] = {}
         """key -> (window start, lines let through, lines held back)."""
 
-    def log(self, logger: logging.Logger, level: int, key: Any, msg: str, *args: Any) -> None:
+    def log(
+        self,
+        logger: logging.Logger,
+        level: int,
+        key: Any,
+        msg: str,
+        *args: Any,
+        exc_info: bool = False,
+    ) -> None:
         """Log unless this key has had its lines this minute."""
         now = self._clock()
         start, passed, held = self._windows.get(key, (now, 0, 0))
@@ -82,7 +90,7 @@ class Throttle:
         if held:
             msg += " (%d similar lines left out)"
             args = (*args, held)
-        logger.log(level, msg, *args)
+        logger.log(level, msg, *args, exc_info=exc_info)
         if len(self._windows) > 10_000:
             # Keys are per charger: forget the quiet ones rather than grow without end.
             self._windows = {k: v for k, v in self._windows.items() if now - v[0] < 60}
