@@ -203,6 +203,8 @@ class FakeStripe:
         self._idempotent: dict[tuple[str, str], tuple[tuple[str, Json], int, bytes]] = {}
         self._tasks: set[asyncio.Task[int]] = set()
         self._captures: Counter[str] = Counter()  # captures carried out, per payment intent
+        self.requests: Counter[str] = Counter()
+        """Requests received, by "METHOD /path" (a test counts the kiosk's API calls)."""
 
     def app(self) -> web.Application:
         """The aiohttp application serving the API and the hosted payment page."""
@@ -370,6 +372,7 @@ class FakeStripe:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Stripe's conventions for /v1 (key, errors, idempotency); webhooks after the response."""
         api = request.path.startswith("/v1/")
+        self.requests[f"{request.method} {request.path}"] += 1
         response: web.StreamResponse
         try:
             try:

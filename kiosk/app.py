@@ -303,7 +303,7 @@ async def stickers(request: web.Request) -> web.Response:
         config.public_url + connector_path(found["charger_id"], found["connector_id"])
         for found in printable
     ]
-    codes = await asyncio.gather(*(request.app[QR_CODES].svg(url) for url in urls))
+    codes = await request.app[QR_CODES].sheet(urls)
     sheet = list(zip(printable, urls, codes, strict=True))
     return _html(sticker_sheet(config.site_name, sheet))
 

@@ -14,6 +14,8 @@ from .store import (
     CAPTURING,
     CHECKOUT,
     RELEASED,
+    REVIEW,
+    REVIEW_NOTE,
     Payment,
 )
 
@@ -260,6 +262,19 @@ def session_page(
             f"<p><a href='{escape(connector_path(payment.charger_id, payment.connector_id))}'>"
             "Back to the connector</a></p>"
         )
+    elif payment.state == REVIEW:
+        # The bill was flagged: nothing is taken until the owner has looked.
+        rows = [
+            ("Energy", f"{payment.energy_kwh or 0:.3f} kWh (being checked)"),
+            ("Held", f"{payment.hold_amount:.2f} {currency}"),
+            ("Date", payment.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+            ("Reference", payment.intent_id or ""),
+        ]
+        body = (
+            f"<p class='state'>{escape(payment.note or REVIEW_NOTE)}</p>{_figures(rows)}"
+            "<p class='note'>The charger's meter readings need a second look before anything"
+            " is taken from your card. The hold ends by itself if nobody takes it.</p>"
+        )
     elif payment.state == CHECKOUT:
         body = "<p class='state'>Waiting for your payment to be confirmed…</p>"
     elif payment.state == AUTHORISED or session is None:
@@ -291,4 +306,5 @@ def session_page(
             f"<button id='stop' class='button stop'>{stop}</button></form>"
             "<p class='note'>Keep this page to follow the session and get your receipt.</p>"
         )
-    return _page(place, head + body, refresh=payment.state not in (CAPTURED, CANCELLED, RELEASED))
+    settled = (CAPTURED, CANCELLED, RELEASED, REVIEW)
+    return _page(place, head + body, refresh=payment.state not in settled)

@@ -4,6 +4,10 @@ integration, each recorded in the kiosk's database before it is taken.
 "Never charged twice" rests on the store: a capture is recorded (CAPTURING, with its amount)
 before it is sent, every later attempt re-sends that same capture with the same idempotency
 key, and nothing leaves CAPTURING but to CAPTURED.
+
+"Never charged for energy that cannot have been delivered" rests on the bill's flags: a bill
+the integration flagged as impossible (REVIEW_FLAGS) is not captured, and not released either:
+the payment goes to REVIEW and waits, card held, for the owner.
 """
 
 import asyncio
@@ -27,6 +31,8 @@ from .store import (
     CHARGING,
     CHECKOUT,
     RELEASED,
+    REVIEW,
+    REVIEW_NOTE,
     Payment,
     PaymentStore,
 )
@@ -59,6 +65,14 @@ GIVE_UP_AFTER = {
     (True, True): timedelta(hours=1),
 }
 OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
+# A bill with these flags claims energy the connector cannot have delivered, or readings no
+# meter can show (a broken meter, or a charger that is not what it claims): a person looks
+# before any money is taken.
+REVIEW_FLAGS = frozenset({"implausible_energy", "absurd_reading"})
+# An open Checkout is looked up at Stripe at most this often per payment: page views (each
+# session page reloads itself every 5 s, and anyone with its address can reload it) are not
+# Stripe API calls. The webhook, and reconciliation, see to the rest.
+CHECKOUT_LOOKUP_EVERY = timedelta(seconds=10)
 
 
 class NotPayable(Exception):
@@ -94,6 +108,7 @@ class PaymentDesk:
         # only while someone uses it, so page views of made-up addresses leave nothing behind.
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._out_of_order_since: dict[str, datetime] = {}
+        self._checkout_looked_up: dict[str, datetime] = {}
 
     @contextlib.asynccontextmanager
     async def _locked(self, payment_id: str) -> AsyncIterator[None]:
@@ -275,6 +290,8 @@ class PaymentDesk:
                     payment, "The payment could not be opened; nothing was charged."
                 )
             return
+        if not self._may_look_up(payment.payment_id, now):
+            return
         status, intent_id = await self._gateway.checkout(payment.checkout_id)
         if status == "complete":
             await self._authorised(payment, intent_id, None)
@@ -284,6 +301,21 @@ class PaymentDesk:
             and await self._gateway.expire_checkout(payment.checkout_id)
         ):
             await self._release(payment, "The payment timed out; nothing was charged.")
+
+    def _may_look_up(self, payment_id: str, now: datetime) -> bool:
+        """Whether the payment's Checkout may be looked up at Stripe now (once every
+        CHECKOUT_LOOKUP_EVERY); counted when asked, so a failing look-up is not retried at
+        every page view either."""
+        looked_up = self._checkout_looked_up
+        last = looked_up.get(payment_id)
+        if last is not None and last <= now < last + CHECKOUT_LOOKUP_EVERY:
+            return False
+        # Only payments in Checkout are here, and only for a few seconds each.
+        for other, at in list(looked_up.items()):
+            if not at <= now < at + CHECKOUT_LOOKUP_EVERY:
+                del looked_up[other]
+        looked_up[payment_id] = now
+        return True
 
     async def _release(self, payment: Payment, note: str) -> None:
         """No money was held: let the connector go."""
@@ -364,11 +396,12 @@ class PaymentDesk:
         session = await self._bridge.session(payment.guest_session_id)
         energy = Decimal(session["energy_kwh"] or 0)
         cost = Decimal(session["cost"] or 0)
+        flags = REVIEW_FLAGS.intersection(session.get("flags") or ())
         if session["state"] == "cancelled":
             await self._cancel(payment, "No car started charging; nothing was charged.")
             return session
         if session["final"]:
-            await self._settle(payment, energy, cost)
+            await self._settle(payment, energy, cost, flags)
             return session
         now = self._now()
         deadline = payment.capture_before or payment.created_at + DEFAULT_HOLD_LIFE
@@ -376,19 +409,19 @@ class PaymentDesk:
             _LOGGER.warning("Payment %s: the card hold ends soon: stopping", payment.payment_id)
             await self._stop_if_running(payment, session)
             if now >= deadline - LAST_CHANCE:
-                await self._settle(payment, energy, cost)
+                await self._settle(payment, energy, cost, flags)
             return session
         since = self._out_of_order(payment, session, now)
         offline = not session["charger_online"]
         if since is not None and now - since >= GIVE_UP_AFTER[offline, energy > 0]:
             await self._stop_if_running(payment, session)
-            if energy > 0:
+            if energy > 0 or flags:
                 _LOGGER.warning(
                     "Payment %s: the charger is %s: taking what was delivered",
                     payment.payment_id,
                     "offline" if offline else "out of order",
                 )
-                await self._settle(payment, energy, cost)
+                await self._settle(payment, energy, cost, flags)
             else:
                 await self._cancel(
                     payment, "The charger failed before delivering energy; nothing was charged."
@@ -415,8 +448,14 @@ class PaymentDesk:
         except BridgeError as err:
             _LOGGER.warning("Payment %s: stop not taken now: %s", payment.payment_id, err)
 
-    async def _settle(self, payment: Payment, energy: Decimal, cost: Decimal) -> None:
-        """Take the cost (never more than the hold); nothing when no energy was delivered."""
+    async def _settle(
+        self, payment: Payment, energy: Decimal, cost: Decimal, flags: frozenset[str]
+    ) -> None:
+        """Take the cost (never more than the hold); nothing when no energy was delivered;
+        a flagged bill is held for the owner instead (neither taken nor released)."""
+        if flags:
+            await self._hold_for_review(payment, energy, cost, flags)
+            return
         if cost > payment.hold_amount:
             _LOGGER.error(
                 "Payment %s: cost %s above the %s held; taking the hold",
@@ -444,6 +483,34 @@ class PaymentDesk:
         if capturing is not None:
             self._out_of_order_since.pop(payment.payment_id, None)
             await self._send_capture(capturing)
+
+    async def _hold_for_review(
+        self, payment: Payment, energy: Decimal, cost: Decimal, flags: frozenset[str]
+    ) -> None:
+        """The bill cannot be right as it stands: nothing is captured, and the card stays
+        held (until its capture_before) for the owner to capture or release in Stripe's
+        dashboard after a look at the session (it is on the integration's review list)."""
+        held = await self._store.advance(
+            payment.payment_id,
+            (CHARGING,),
+            REVIEW,
+            energy_kwh=energy,
+            cost=cost,
+            note=REVIEW_NOTE,
+        )
+        if held is None:
+            return
+        self._out_of_order_since.pop(payment.payment_id, None)
+        _LOGGER.warning(
+            "Payment %s: the bill of %s/%s is flagged (%s): not captured; PaymentIntent %s"
+            " stays held for the owner to capture or cancel in Stripe before %s",
+            payment.payment_id,
+            payment.charger_id,
+            payment.connector_id,
+            ", ".join(sorted(flags)),
+            payment.intent_id,
+            "its hold ends" if payment.capture_before is None else payment.capture_before,
+        )
 
     async def _send_capture(self, payment: Payment) -> None:
         """Send the recorded capture (again, with the same idempotency key, after a failure)."""

@@ -17,12 +17,17 @@ from typing import Any
 
 # Checkout open and the connector held → the guest gave up or Stripe expired it: RELEASED;
 # or paid (AUTHORISED: the card is held) → CHARGING (the integration runs the session) →
-# CAPTURING (the amount recorded, then sent) → CAPTURED; or CANCELLING → CANCELLED.
+# CAPTURING (the amount recorded, then sent) → CAPTURED; or CANCELLING → CANCELLED; or, when
+# the bill needs a person's look (its meter readings cannot be right), REVIEW: the card stays
+# held, nothing is captured or released by the kiosk; the owner decides in Stripe.
 CHECKOUT, RELEASED = "checkout", "released"
 AUTHORISED, CHARGING = "authorised", "charging"
 CAPTURING, CAPTURED = "capturing", "captured"
 CANCELLING, CANCELLED = "cancelling", "cancelled"
+REVIEW = "review"
+REVIEW_NOTE = "The charge is being checked; nothing beyond the hold is taken."
 OPEN_STATES = (CHECKOUT, AUTHORISED, CHARGING, CAPTURING, CANCELLING)
+"""The states reconciliation takes on (REVIEW is the owner's, not the kiosk's, to settle)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (

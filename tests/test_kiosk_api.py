@@ -111,10 +111,10 @@ async def test_connectors_with_their_state_and_guest_price(
         assert response.status == 200
         return list((await response.json())["connectors"])
 
-    garage = await make_charger("GARAGE", connectors=2)
+    garage = await make_charger("GARAGE", connectors=2, owner_approved=True)
     await garage.status(1, "Available")
     await garage.status(2, "Available")
-    street = await make_charger("STREET")
+    street = await make_charger("STREET", owner_approved=True)
     await street.status(1, "Available")
     await hass.async_block_till_done()
     listed = await connectors()
@@ -182,7 +182,7 @@ async def test_hold_with_a_reservation_then_release(
     """The charger reserves the connector for the guest's one-time tag; a second guest is
     refused; releasing cancels the reservation and the connector is free again."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     status, hold = await kiosk.call(
         "POST", "/holds", {"charger_id": "CP-1", "connector_id": 1, "minutes": 35}
@@ -216,7 +216,7 @@ async def test_hold_without_reservations_is_kept_by_us(
 ) -> None:
     """A charger without the Reservation profile: the hold is ours alone, and still exclusive."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     charger.answers["ReserveNow"] = NotSupportedError(description="no reservations")
     status, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
@@ -232,7 +232,7 @@ async def test_holds_refused(
     hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
     """Busy, faulted or unknown connectors, bad requests, and a charger that says no."""
-    charger = await make_charger("CP-1", connectors=2)
+    charger = await make_charger("CP-1", connectors=2, owner_approved=True)
     await charger.status(1, "Charging")
     await charger.fault(2, "GroundFailure")
     await hass.async_block_till_done()
@@ -261,7 +261,7 @@ async def test_two_guests_at_once_get_one_hold(
 ) -> None:
     """Two guests paying for one connector at the same moment: one holds it, one is refused."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     body = {"charger_id": "CP-1", "connector_id": 1}
     answers = await asyncio.gather(
@@ -297,7 +297,7 @@ async def test_paid_session_is_stopped_at_its_cap(
     """Hold, pay, charge: the integration stops the session before its cost passes the cap;
     the bill is on the Guests account with the payment's reference; the tag was one-time."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "100.00"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
     status, session = await kiosk.call(
@@ -352,7 +352,7 @@ async def test_paid_session_stopped_by_the_guest_or_never_started(
     """The stop button ends a running session; a session not started yet is cancelled and its
     connector released; unknown ids and a start without a hold are refused."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # but no car comes
     _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
@@ -408,7 +408,7 @@ async def test_paid_session_and_its_cap_survive_a_restart(
 ) -> None:
     """After a restart of Home Assistant the guest's session is known and its cap enforced."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # the car comes below
     _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
@@ -446,7 +446,7 @@ async def test_a_hold_survives_a_restart(
     is still there, and the payment starts the session with it; a started session is found
     again by its payment's reference even though its hold is used up."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
     assert await hass.config_entries.async_reload(kiosk_entry.entry_id)
@@ -471,7 +471,7 @@ async def test_a_stop_the_charger_could_not_take_is_sent_when_it_is_back(
     """The guest stops while the charger is offline: refused for now, but kept (over a
     restart of Home Assistant too) and sent once the charger is back."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
     body = {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p1"}
@@ -504,7 +504,7 @@ async def test_cap_stop_is_sent_again_and_holds_stay_with_their_guest(
     """A refused stop at the cap is sent again with the next reading; a hold used by a paid
     session cannot be deleted; stopping an old cancelled session leaves the next guest's hold."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # the car comes below
 
@@ -560,7 +560,7 @@ async def test_a_car_that_never_comes_ends_the_session_and_its_tag(
 ) -> None:
     """Paid, but nobody plugs in within 5 minutes: cancelled, the tag refused."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # but no car comes
     _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
@@ -581,7 +581,7 @@ async def test_a_reading_acts_only_on_its_own_chargers_paid_session(
     takes its stop: when the stop at the cap was refused, the retry goes to the session's own
     charger with its next reading, never to the charger that sent the foreign one."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "1.00"})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     other = await make_charger("CP-2")
     await charger.status(1, "Available")
     charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}
@@ -597,7 +597,7 @@ async def test_a_reading_acts_only_on_its_own_chargers_paid_session(
     bill = central.cashier.live_bill(transaction_id)
     assert bill is not None
     assert bill.energy_wh == 0
-    assert "foreign_readings" in bill.flags
+    assert "foreign_readings" not in bill.flags  # the sender is on the review list instead
 
     # At the cap; the charger refuses the first stop.
     charger.answers["RemoteStopTransaction"] = {"status": "Rejected"}

@@ -37,7 +37,7 @@ async def test_connector_page_on_a_phone(
 ) -> None:
     """A guest scanning the sticker sees the connector free and the full price."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.45", CONF_SESSION_FEE: "1.00"})
-    charger = await make_charger("CP-1", connectors=2)
+    charger = await make_charger("CP-1", connectors=2, owner_approved=True)
     await charger.status(1, "Available")
     await charger.fault(2, "GroundFailure")
     await hass.async_block_till_done()
@@ -68,7 +68,7 @@ async def test_sticker_sheet_renders_its_codes(
 ) -> None:
     """Every sticker's QR code is drawn at a printable size."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
-    charger = await make_charger("CP-1", connectors=2)
+    charger = await make_charger("CP-1", connectors=2, owner_approved=True)
     await charger.status(1, "Available")
     await charger.status(2, "Available")
     await hass.async_block_till_done()

@@ -29,12 +29,15 @@ from custom_components.ev_charging.const import CONF_PRICE_PER_KWH
 from kiosk.app import QR_CODES, create_app, server_options
 from kiosk.bridge import BridgeError, IntegrationBridge
 from kiosk.config import KioskConfig
-from kiosk.store import CHARGING, CHECKOUT, RELEASED
-from simulator.charger import SimulatedCharger
+from kiosk.store import CHARGING, CHECKOUT, RELEASED, REVIEW
+from simulator.charger import SimulatedCharger, iso
 
 from .conftest import ChargerFactory
+from .helpers import until
 from .test_billing import add_tariff
+from .test_kiosk_api import eventually
 from .test_payments import WEBHOOK_SECRET, Site, open_site, payment_of
+from .test_security import give_password
 
 EVIL = "https://evil.example"
 FAILED_LOGIN = "Login attempt or request with invalid authentication"
@@ -75,7 +78,7 @@ async def connectors_free(
 ) -> SimulatedCharger:
     """CP-1 with `count` free connectors and a guest tariff."""
     await add_tariff(hass, entry, **{CONF_PRICE_PER_KWH: "0.50"})
-    charger = await make_charger("CP-1", connectors=count)
+    charger = await make_charger("CP-1", connectors=count, owner_approved=True)
     for connector in range(1, count + 1):
         await charger.status(connector, "Available")
     await hass.async_block_till_done()
@@ -466,8 +469,268 @@ async def test_a_sticker_flood_draws_each_code_once_while_webhooks_answer(
     assert all(status == 200 for _, status in site.fake.deliveries)
     assert (await site.payment(await payment_of(site, checkout_id))).state == CHARGING
 
-    second = await make_charger("CP-2")
+    second = await make_charger("CP-2", owner_approved=True)
     await second.status(1, "Available")
     await hass.async_block_till_done()
     assert (await sheet()).count("<svg") == 4
     assert codes.renders == len(drawn_in) == 4
+
+
+# The attacker review's second round: a stranger's charger, a thrashed QR cache, a Stripe
+# call per page view, a log flooded through wrong keys.
+
+
+async def offered_ids(bridge: IntegrationBridge) -> set[str]:
+    """The chargers the kiosk API offers guests."""
+    return {found["charger_id"] for found in await bridge.connectors()}
+
+
+async def test_a_charger_accepted_automatically_is_not_offered_to_guests(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+) -> None:
+    """With automatic acceptance on, a stranger connects as SIM-0O2 next to the owner's
+    SIM-002: the kiosk has no page, sticker, hold or payment for it (the attack had a guest
+    pay for it and sent it the guest's tag), and the kiosk API does not know it. A charger
+    with a password, or one a person approved, is offered."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.50"})
+    own = await make_charger("SIM-002", owner_approved=True)
+    stranger = await make_charger("SIM-0O2")
+    for charger in (own, stranger):
+        await charger.status(1, "Available")
+    await hass.async_block_till_done()
+    central = kiosk_entry.runtime_data.central
+    assert central.chargers["SIM-0O2"].approved  # let in, by automatic acceptance
+
+    sheet = await (await site.http.get(f"{site.url}/stickers")).text()
+    assert "/c/SIM-002/1" in sheet
+    assert "SIM-0O2" not in sheet
+    page = await site.http.get(f"{site.url}/c/SIM-0O2/1")
+    assert page.status == 404
+    assert "Unknown connector" in await page.text()
+    paying = await site.post("/c/SIM-0O2/1/pay")
+    assert paying.status == 409
+    assert "does not belong to a charger here" in await paying.text()
+    assert site.fake.checkout_ids() == []
+
+    # The kiosk API itself, asked with the kiosk's key.
+    async with ClientSession() as http:
+        bridge = IntegrationBridge(http, site.config.ha_url, site.config.kiosk_key)
+        assert await offered_ids(bridge) == {"SIM-002"}
+        assert await bridge.connector("SIM-0O2", 1) is None
+        with pytest.raises(BridgeError) as refused:
+            await bridge.hold("SIM-0O2", 1, 35)
+        assert (refused.value.status, refused.value.error) == (404, "unknown_connector")
+        assert not [
+            a for a, _ in stranger.received_calls if a in ("ReserveNow", "RemoteStartTransaction")
+        ]
+
+        # The owner's charger is paid for as ever.
+        payment_id = await site.scan_and_pay("SIM-002")
+        assert (await site.payment(payment_id)).state == CHARGING
+        assert not [a for a, _ in stranger.received_calls if a == "RemoteStartTransaction"]
+
+        # A charger that logs in with its password is the owner's; so is one a person
+        # approves.
+        password = await give_password(hass, kiosk_entry, "SIM-007")
+        keyed = await make_charger("SIM-007", password=password)
+        await keyed.status(1, "Available")
+        await central.trust(["SIM-0O2"])
+        await hass.async_block_till_done()
+        assert await offered_ids(bridge) == {"SIM-002", "SIM-007", "SIM-0O2"}
+        assert (await bridge.connector("SIM-0O2", 1) or {}).get("state") == "available"
+
+
+async def flagged_session(
+    site: Site, charger: SimulatedCharger, bridge: IntegrationBridge, flag: str
+) -> str:
+    """A guest pays at CP-1; the charger reports what cannot be (`flag`) and stops; the
+    payment's id once its bill is final."""
+    payment_id = await site.scan_and_pay()
+    await until(lambda: 1 in charger.transactions, "the car charges")
+    transaction_id = charger.transactions[1]
+    if flag == "implausible_energy":
+        # 60 kWh the moment the session began: what the attack's charger reported.
+        register = charger.energy_wh[1]
+        await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=register + 60_000)
+    else:
+        reading = {"value": "NaN", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+        reply = await charger.call_raw(
+            [
+                2,
+                "absurd",
+                "MeterValues",
+                {
+                    "connectorId": 1,
+                    "transactionId": transaction_id,
+                    "meterValue": [{"timestamp": iso(), "sampledValue": [reading]}],
+                },
+            ]
+        )
+        assert reply[0] == 3, reply
+    await charger.stop_transaction(transaction_id, reason="EVDisconnected")
+    await charger.status(1, "Available")
+    guest_session = (await site.payment(payment_id)).guest_session_id
+    assert guest_session is not None
+
+    async def final() -> bool:
+        return bool((await bridge.session(guest_session))["final"])
+
+    await eventually(final, "the bill is final")
+    assert flag in (await bridge.session(guest_session))["flags"]
+    return payment_id
+
+
+async def test_a_bill_with_impossible_readings_is_held_for_the_owner(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A charger reports more energy than it can have delivered, or a reading no meter can
+    show: the session's JSON carries the flag, and the kiosk takes nothing (the attack's
+    kiosk captured what the charger claimed) and releases nothing: the card stays held for the
+    owner, the guest is told the charge is being checked, and reconciling changes nothing."""
+    charger = await connectors_free(hass, kiosk_entry, make_charger, 1)
+    charger.stalled.add(1)  # the readings are the test's own
+    async with ClientSession() as http:
+        bridge = IntegrationBridge(http, site.config.ha_url, site.config.kiosk_key)
+        payments = [
+            await flagged_session(site, charger, bridge, flag)
+            for flag in ("implausible_energy", "absurd_reading")
+        ]
+    for payment_id in payments:
+        for _ in range(2):
+            await site.desk.reconcile()
+        payment = await site.payment(payment_id)
+        assert (payment.state, payment.captured) == (REVIEW, None)
+        assert payment.intent_id is not None
+        intent = site.fake.intent(payment.intent_id)
+        assert (intent["status"], intent["amount_received"]) == ("requires_capture", 0)
+        assert site.fake.captures(payment.intent_id) == 0
+        page = await site.page(payment_id)
+        assert "The charge is being checked; nothing beyond the hold is taken." in page
+        assert "http-equiv='refresh'" not in page
+        assert f"{payment_id}: the bill of CP-1/1 is flagged" in caplog.text
+    assert not [path for path in site.fake.requests if path.endswith(("/capture", "/cancel"))]
+
+
+async def test_a_sticker_sheet_of_many_connectors_draws_each_code_once(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More than 1,024 connectors (the old cache's size): five views at once and more after
+    draw each code once (the attack: every view drew every code, 24 s for five); a new
+    connector gets its code and nothing else is drawn again."""
+    drawn: list[str] = []
+
+    def drawing(data: str) -> str:
+        drawn.append(data)
+        return f"<svg>{data}</svg>"  # what a drawing costs is not the point here
+
+    monkeypatch.setattr(kiosk.qr, "qr_svg", drawing)
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.50"})
+    chargers = [
+        await make_charger(f"BAY-{number:02}", connectors=100, owner_approved=True)
+        for number in range(11)
+    ]
+    for charger in chargers:
+        for connector in range(1, 101):
+            await charger.status(connector, "Available")
+    await hass.async_block_till_done()
+
+    async def sheet() -> str:
+        async with site.http.get(f"{site.url}/stickers") as response:
+            assert response.status == 200
+            return await response.text()
+
+    sheets = await asyncio.gather(*(sheet() for _ in range(5)))
+    sheets += [await sheet() for _ in range(3)]
+    assert len(set(sheets)) == 1
+    assert sheets[0].count("<svg>") == 1100
+    assert len(drawn) == len(set(drawn)) == 1100
+    assert site.kiosk is not None
+    assert site.kiosk.app[QR_CODES].renders == 1100
+
+    await chargers[0].status(101, "Available")  # the list changes: one new code
+    await hass.async_block_till_done()
+    for _ in range(3):
+        assert (await sheet()).count("<svg>") == 1101
+    assert len(drawn) == 1101
+    assert drawn[-1].endswith("/c/BAY-00/101")
+
+
+async def test_session_page_views_do_not_each_ask_stripe(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """300 views of a session page still in Checkout: one look-up at Stripe (the attack: one
+    each); another only 10 seconds later; the webhook still starts the session."""
+    charger = await connectors_free(hass, kiosk_entry, make_charger, 1)
+    payment_id = await hold(site, 1)
+    checkout_id = (await site.payment(payment_id)).checkout_id
+    assert checkout_id is not None
+    lookup = f"GET /v1/checkout/sessions/{checkout_id}"
+    pages = await asyncio.gather(*(site.page(payment_id) for _ in range(150)))
+    pages += [await site.page(payment_id) for _ in range(150)]
+    assert all("Waiting for your payment to be confirmed" in page for page in pages)
+    assert site.fake.requests[lookup] == 1
+    await site.desk.reconcile()
+    freezer.tick(timedelta(seconds=9))
+    await site.page(payment_id)
+    assert site.fake.requests[lookup] == 1
+    freezer.tick(timedelta(seconds=2))
+    await site.page(payment_id)
+    await site.page(payment_id)
+    assert site.fake.requests[lookup] == 2
+
+    await site.pay(checkout_id)
+    assert (await site.payment(payment_id)).state == CHARGING
+    await until(lambda: 1 in charger.transactions, "the car charges")
+    assert site.fake.requests[lookup] == 2
+
+
+async def test_wrong_kiosk_keys_do_not_flood_the_log(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    kiosk_config: KioskConfig,
+    caplog: pytest.LogCaptureFixture,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """2,000 requests with wrong kiosk keys: the integration's own warning 10 times a minute,
+    the rest counted (the attack: a warning each, +776 kB of log); Home Assistant's own
+    failed-login handling sees every one, as before."""
+    url = f"{kiosk_config.ha_url}/api/ev_charging/kiosk/v1/connectors"
+
+    async def wrong_keys(count: int) -> None:
+        async with ClientSession() as http:
+            for number in range(count):
+                headers = {"Authorization": f"Bearer evk_wrong_{number}"}
+                async with http.get(url, headers=headers) as response:
+                    assert response.status == 401
+
+    def ours() -> list[str]:
+        return [
+            record.getMessage()
+            for record in caplog.records
+            if record.name == "custom_components.ev_charging.kiosk_api"
+            and "wrong key" in record.getMessage()
+        ]
+
+    await wrong_keys(2000)
+    await hass.async_block_till_done()
+    assert len(ours()) == 10
+    assert caplog.text.count(FAILED_LOGIN) == 2000
+    freezer.tick(timedelta(seconds=61))
+    await wrong_keys(1)
+    assert len(ours()) == 11
+    assert ours()[-1].endswith("wrong key (1990 similar lines left out)")

@@ -58,7 +58,7 @@ async def test_connector_page_shows_state_and_the_full_price(
             CONF_IDLE_GRACE: 15,
         },
     )
-    charger = await make_charger("CP-1", connectors=2)
+    charger = await make_charger("CP-1", connectors=2, owner_approved=True)
     await charger.status(1, "Available")
     await charger.fault(2, "GroundFailure")
     await hass.async_block_till_done()
@@ -101,7 +101,7 @@ async def test_sticker_sheet_has_a_qr_code_per_connector(
     """Each connector's sticker: its QR code pointing at its page, its name, its price."""
     await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
     # An id the rule allows that a URL still has to encode.
-    garage = await make_charger("P&R:1", connectors=2)
+    garage = await make_charger("P&R:1", connectors=2, owner_approved=True)
     await garage.status(1, "Available")
     await garage.status(2, "Available")
     await hass.async_block_till_done()

@@ -200,7 +200,7 @@ async def charger_ready(
 ) -> SimulatedCharger:
     """A charger with a guest tariff (0.50 per kWh unless said), connector 1 free."""
     await add_tariff(hass, entry, **{CONF_PRICE_PER_KWH: "0.50", **tariff})
-    charger = await make_charger("CP-1")
+    charger = await make_charger("CP-1", owner_approved=True)
     await charger.status(1, "Available")
     await hass.async_block_till_done()
     return charger
@@ -675,6 +675,7 @@ async def test_a_disconnect_after_the_stop_ends_the_idle_fee(
     )
     payment_id = await site.scan_and_pay()
     await until(lambda: 1 in charger.transactions, "the car charges")
+    freezer.tick(timedelta(minutes=20))  # 2 kWh takes a while (sooner is flagged, not taken)
     register = charger.energy_wh.get(1, charger.config.initial_energy_wh)
     await charger.meter_values(1, charger.transactions[1], power_w=7000, energy_wh=register + 2_000)
     await charger.stop_transaction(charger.transactions[1], reason="Local")

@@ -3,10 +3,17 @@
 Home Assistant's tokens cannot be narrowed (a non-admin user's token still reaches every
 action), so the kiosk gets a key made in the options, kept only as a salted hash and compared
 in constant time. These views are the only thing the key opens.
+
+Only chargers the owner trusts are offered to guests (`offered`): one that logs in with a
+password or that a person approved. A charger let in by automatic acceptance is anyone who
+knows an id the rule allows (`SIM-0O2` next to `SIM-002`): to the kiosk it does not exist, so
+no guest pays for it and no guest's tag is sent to it.
 """
 
 import json
+import logging
 import re
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +30,7 @@ from .csms.central import CentralSystem
 from .csms.commands import CommandError
 from .csms.guests import CANCELLED, WAITING, GuestSession, HoldUsed
 from .csms.holds import Hold, HoldRefused
-from .csms.log_safety import untrusted_logger
+from .csms.log_safety import Throttle, untrusted_logger
 from .csms.security import password_matches
 from .csms.signed_values import load_signed
 from .csms.state import ChargerState
@@ -34,6 +41,10 @@ _LOGGER = untrusted_logger(__name__)
 
 API = "/api/ev_charging/kiosk/v1"
 _REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_kiosk_api")
+WRONG_KEYS: HassKey[Throttle] = HassKey(f"{DOMAIN}_kiosk_wrong_keys")
+"""The integration's own warnings about wrong kiosk keys, thinned to a few a minute (the rest
+counted): a flood of wrong keys must not fill the log. Home Assistant logs each failed login
+itself (and bans by its own settings) regardless."""
 # Statuses in which a connector is in someone's use.
 OCCUPIED = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 
@@ -44,6 +55,8 @@ def async_register_kiosk_api(hass: HomeAssistant) -> None:
     if hass.data.get(_REGISTERED) or hass.http is None:
         return
     hass.data[_REGISTERED] = True
+    # Its clock is looked up at each call, so a frozen clock in tests moves it too.
+    hass.data[WRONG_KEYS] = Throttle(clock=lambda: time.monotonic())
     for view in (
         ConnectorsView(),
         ConnectorView(),
@@ -54,6 +67,12 @@ def async_register_kiosk_api(hass: HomeAssistant) -> None:
         SessionStopView(),
     ):
         hass.http.register_view(view)
+
+
+def offered(central: CentralSystem, charger: ChargerState) -> bool:
+    """Whether guests may see, hold and pay for this charger: approved, and trusted as with the
+    owner's tag list (a password, or approved by a person, not only automatically)."""
+    return charger.approved and central.gets_tag_list(charger)
 
 
 def connector_state(central: CentralSystem, charger: ChargerState, connector_id: int) -> str:
@@ -131,7 +150,13 @@ class KioskView(HomeAssistantView):
         key = header[7:] if header.startswith("Bearer ") else ""
         stored = entry.options.get(CONF_KIOSK_KEY_HASH)
         if not key or stored is None or not password_matches(key, stored):
-            _LOGGER.warning("Kiosk API: refused a request from %s: wrong key", request.remote)
+            hass.data[WRONG_KEYS].log(
+                _LOGGER,
+                logging.WARNING,
+                "wrong_key",
+                "Kiosk API: refused a request from %s: wrong key",
+                request.remote,
+            )
             raise json_error(web.HTTPUnauthorized, "unauthorized")
         return entry.runtime_data.central
 
@@ -145,7 +170,7 @@ class KioskView(HomeAssistantView):
 
 
 class ConnectorsView(KioskView):
-    """Every connector of every approved charger, with its state and guest price."""
+    """Every connector of every charger offered to guests, with its state and guest price."""
 
     url = f"{API}/connectors"
     name = "api:ev_charging:kiosk:connectors"
@@ -158,7 +183,7 @@ class ConnectorsView(KioskView):
                 "connectors": [
                     describe(central, charger, connector_id)
                     for charger_id, charger in sorted(central.chargers.items())
-                    if charger.approved
+                    if offered(central, charger)
                     for connector_id in sorted(charger.connectors)
                     if connector_id != CHARGER_WIDE
                 ]
@@ -179,7 +204,7 @@ class ConnectorView(KioskView):
         number = int(connector_id) if re.fullmatch(r"[0-9]{1,6}", connector_id) else -1
         if (
             charger is None
-            or not charger.approved
+            or not offered(central, charger)
             or number not in charger.connectors
             or not number
         ):
@@ -219,7 +244,11 @@ class HoldsView(KioskView):
         data = await self.body(request, HOLD_SCHEMA)
         charger = central.chargers.get(data["charger_id"])
         connector_id = data["connector_id"]
-        if charger is None or not charger.approved or connector_id not in charger.connectors:
+        if (
+            charger is None
+            or not offered(central, charger)
+            or connector_id not in charger.connectors
+        ):
             return self.json({"error": "unknown_connector"}, status_code=404)
         state = connector_state(central, charger, connector_id)
         if state != "available":
@@ -289,7 +318,12 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
     if transaction_id is not None:
         live = central.cashier.live_bill(transaction_id)
         if live is not None:
-            bill = {"energy_wh": live.energy_wh, "gross": live.gross, "final": False}
+            bill = {
+                "energy_wh": live.energy_wh,
+                "gross": live.gross,
+                "final": False,
+                "flags": live.flags,
+            }
         else:
             stored = await central.ledger.load_bills(transaction_id=transaction_id)
             if stored:
@@ -297,6 +331,7 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
                     "energy_wh": stored[0].energy_wh,
                     "gross": stored[0].gross,
                     "final": stored[0].final,
+                    "flags": stored[0].flags,
                 }
     signed = None
     if transaction_id is not None:
@@ -316,6 +351,9 @@ async def session_json(central: CentralSystem, session: GuestSession) -> dict[st
         "energy_kwh": None if bill is None else str(bill["energy_wh"] / 1000),
         "cost": None if bill is None else str(bill["gross"]),
         "final": bill is not None and bill["final"],
+        # Why the bill needs a second look (implausible_energy, absurd_reading, ...): the
+        # kiosk takes no money for a bill a person has to check first.
+        "flags": [] if bill is None else sorted(bill["flags"]),
         # What the kiosk needs to tell a charger that failed from one that went quiet: an
         # offline charger may still be charging (it reports when it is back).
         "charger_online": charger is not None and charger.connected,
@@ -349,6 +387,13 @@ class SessionsView(KioskView):
         hold = central.holds.get(data["hold_id"])
         if hold is None:
             return self.json({"error": "unknown_hold"}, status_code=404)
+        if (charger := central.chargers.get(hold.charger_id)) is None or not offered(
+            central, charger
+        ):
+            # Trust was taken back (or the charger removed) while the guest paid: no guest's
+            # tag goes to it.
+            await central.holds.release(hold.hold_id)
+            return self.json({"error": "not_available"}, status_code=409)
         if central.cashier.tariff_for(hold.charger_id, GUEST_ACCOUNT) is None:
             # The guest tariff went while the guest paid: no bill, so no cap to keep.
             await central.holds.release(hold.hold_id)
