@@ -1,6 +1,7 @@
 """Small helpers shared by the tests."""
 
 import asyncio
+import time
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,16 +25,28 @@ def entity_state(hass: HomeAssistant, platform: str, unique_id: str) -> State:
     return state
 
 
+# Generous: a slow disk (an fsync per ledger commit) or a loaded machine must not fail a test.
+WAIT_SECONDS = 60.0
+
+
+def _wall_clock() -> float:
+    """Seconds on the machine's monotonic clock, which time-travel fixtures do not move."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
 async def until(condition: Callable[[], bool], what: str) -> None:
     """Let real network I/O on loopback happen until condition holds.
 
-    Bounded by a count of event-loop turns, not by time: tests that freeze the clock use it too.
+    Bounded by wall-clock time, not by event-loop turns (a loop waiting on an fsync turns
+    slowly) nor by the test's clock (tests that freeze it use this too).
     """
-    for _ in range(200_000):
-        if condition():
-            return
+    give_up = _wall_clock() + WAIT_SECONDS
+    while not condition():
+        if _wall_clock() > give_up:
+            raise AssertionError(f"never happened within {WAIT_SECONDS:g} s: {what}")
+        # Let ready callbacks run; now and then yield to I/O for a moment.
         await asyncio.sleep(0)
-    raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0)
 
 
 def enable_early(hass: HomeAssistant, entry: ConfigEntry, platform: str, *unique_ids: str) -> None:
