@@ -1,8 +1,8 @@
 """Small helpers shared by the tests."""
 
 import asyncio
-import time
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
