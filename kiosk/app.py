@@ -28,7 +28,7 @@ from .pages import (
     session_page,
     sticker_sheet,
 )
-from .payments import NotPayable, PaymentDesk
+from .payments import UNKNOWN_CONNECTOR, NotPayable, PaymentDesk
 from .qr import QrCodes
 from .store import CHECKOUT, PaymentStore
 from .stripe_gateway import StripeGateway, verified_event
@@ -187,7 +187,9 @@ async def pay(request: web.Request) -> web.Response:
             payment_id, checkout = await request.app[DESK].begin(*place)
             limiter.record(client, *place, payment_id)
     except NotPayable as err:
-        status = 429 if err.reason in (TOO_MANY_HOLDS, COOLING_DOWN) else 409
+        status = {TOO_MANY_HOLDS: 429, COOLING_DOWN: 429, UNKNOWN_CONNECTOR: 404}.get(
+            err.reason, 409
+        )
         back = connector_path(*place)
         return _html(not_payable_page(config.site_name, err.reason, back), status=status)
     raise web.HTTPSeeOther(checkout)

@@ -73,6 +73,9 @@ REVIEW_FLAGS = frozenset({"implausible_energy", "absurd_reading"})
 # session page reloads itself every 5 s, and anyone with its address can reload it) are not
 # Stripe API calls. The webhook, and reconciliation, see to the rest.
 CHECKOUT_LOOKUP_EVERY = timedelta(seconds=10)
+UNKNOWN_CONNECTOR = "unknown_connector"
+"""Not a connector the integration offers guests (gone, or a charger the owner does not
+trust)."""
 
 
 class NotPayable(Exception):
@@ -134,7 +137,7 @@ class PaymentDesk:
         try:
             connector = await self._bridge.connector(charger_id, connector_id)
             if connector is None:
-                raise NotPayable("unknown_connector")
+                raise NotPayable(UNKNOWN_CONNECTOR)
             if connector["price"] is None:
                 raise NotPayable("no_tariff")
             if connector["state"] != "available":
@@ -417,7 +420,7 @@ class PaymentDesk:
             await self._stop_if_running(payment, session)
             if energy > 0 or flags:
                 _LOGGER.warning(
-                    "Payment %s: the charger is %s: taking what was delivered",
+                    "Payment %s: the charger is %s: settling what was delivered",
                     payment.payment_id,
                     "offline" if offline else "out of order",
                 )

@@ -256,6 +256,27 @@ async def test_holds_refused(
     assert (await kiosk.call("GET", "/connectors/CP-1/2"))[1]["state"] == "available"
 
 
+async def test_a_hold_on_a_charger_no_longer_trusted_starts_nothing(
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """The owner removes a charger while a guest pays at it, and a stranger connects under its
+    id (accepted automatically): the paid start is refused, the hold let go, and the stranger
+    gets no guest tag."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1", owner_approved=True)
+    await charger.status(1, "Available")
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    await kiosk_entry.runtime_data.central.forget("CP-1")
+    await charger.wait_closed()
+    stranger = await make_charger("CP-1")
+    await stranger.status(1, "Available")
+    assert (await kiosk.call("GET", "/connectors"))[1] == {"connectors": []}
+    body = {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p1"}
+    assert await kiosk.call("POST", "/sessions", body) == (409, {"error": "not_available"})
+    assert (await kiosk.call("GET", f"/holds/{hold['hold_id']}"))[0] == 404
+    assert not [a for a, _ in stranger.received_calls if a == "RemoteStartTransaction"]
+
+
 async def test_two_guests_at_once_get_one_hold(
     hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
@@ -328,6 +349,7 @@ async def test_paid_session_is_stopped_at_its_cap(
     await eventually(final, "the bill is final once the car is unplugged")
     _, done = await kiosk.call("GET", path)
     assert Decimal(0) < Decimal(done["cost"]) <= Decimal("1.00")
+    assert done["flags"] == []  # nothing for a person to look at: the kiosk may capture
     [bill] = await kiosk_entry.runtime_data.ledger.load_bills(transaction_id=done["transaction_id"])
     assert (bill.account, bill.payment_reference, bill.gross) == (
         "guest",
