@@ -480,14 +480,23 @@ async def test_dynamic_price_known_late_prices_like_a_rebuild(
 async def test_retried_start_leaves_the_bill_alone(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:
-    """A StartTransaction the charger sends again, even after the session ended, bills once."""
+    """A StartTransaction the charger sends again (its answer was lost) bills once; once that
+    session has stopped, the same start again is a new session (a charger without a clock
+    starts every session at the same moment with the same register)."""
     await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
     charger = await make_charger("CP-1")
-    transaction_id = await session(charger, stop=(60, 10_000), statuses=((61, "Available"),))
+    first = await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
     again = await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
+    transaction_id = first["transactionId"]
     assert again["transactionId"] == transaction_id
+    await charger.stop_transaction(
+        transaction_id, meter_stop=10_000, timestamp=T0 + timedelta(hours=1)
+    )
+    await charger.status(1, "Available", timestamp=T0 + timedelta(hours=1))
     bill = await bill_of(init_integration, transaction_id)
     assert (bill.final, bill.gross, bill.energy_wh) == (True, Decimal("3.00"), Decimal(10_000))
+    later_session = await charger.start_transaction(1, "TAG", meter_start=0, timestamp=T0)
+    assert later_session["transactionId"] != transaction_id
 
 
 async def test_readings_from_another_charger_are_not_billed_to_the_session(

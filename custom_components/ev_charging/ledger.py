@@ -671,13 +671,15 @@ class Ledger:
         started_at: datetime,
         reservation_id: int | None = None,
     ) -> asyncio.Future[TransactionRecord]:
-        """Open a transaction, or return the open one a retried StartTransaction already made."""
+        """Open a transaction, or return the open one a retried StartTransaction already made
+        (a stopped one never: a charger without a clock starts every session at the same
+        moment with the same register)."""
 
         def operation(connection: sqlite3.Connection) -> TransactionRecord:
             existing = _transactions(
                 connection,
                 "WHERE charger_id = ? AND connector_id = ? AND id_tag = ? AND meter_start_wh = ?"
-                " AND started_at = ?",
+                " AND started_at = ? AND stopped_at IS NULL",
                 (charger_id, connector_id, id_tag, meter_start_wh, _ts(started_at)),
             )
             if existing:

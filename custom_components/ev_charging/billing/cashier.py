@@ -18,7 +18,7 @@ from typing import Any
 
 from ..ledger import BillRecord, Ledger, MeterReading, TransactionRecord
 from .book import Book, BookEntry
-from .idle import IdleClock
+from .idle import EARLIEST, IdleClock
 from .pricing import IMPLAUSIBLE_ENERGY, NO_DYNAMIC_PRICE, Bill, MeterPoint, SessionPricer
 from .tariff import Tariff, choose_tariff, price_at
 
@@ -186,6 +186,7 @@ class Cashier:
         open_bill = self._open(transaction, record.account, tariff)
         open_bill.idle = _idle_from_json(record.idle_clock, tariff.idle_grace)
         open_bill.idle.unseen = self._unseen_of(transaction.charger_id)
+        open_bill.idle.last_event = max(open_bill.idle.last_event, transaction.started_at)
         open_bill.payment_reference = record.payment_reference
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
         open_bill.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
@@ -426,7 +427,11 @@ class Cashier:
                     transaction.charger_id, self.settings.max_power_kw
                 ),
             ),
-            IdleClock(tariff.idle_grace, unseen=self._unseen_of(transaction.charger_id)),
+            IdleClock(
+                tariff.idle_grace,
+                unseen=self._unseen_of(transaction.charger_id),
+                last_event=transaction.started_at,
+            ),
         )
 
     def _open(
@@ -618,6 +623,7 @@ def _idle_as_json(idle: IdleClock) -> dict[str, object]:
         "unplugged_at": None if idle.unplugged_at is None else idle.unplugged_at.isoformat(),
         "held_by_charger": idle.held_by_charger,
         "has_drawn": idle.has_drawn,
+        "last_event": idle.last_event.isoformat(),
     }
 
 
@@ -633,4 +639,5 @@ def _idle_from_json(data: Mapping[str, object], grace: timedelta) -> IdleClock:
         unplugged_at=moment("unplugged_at"),
         held_by_charger=bool(data.get("held_by_charger", False)),
         has_drawn=bool(data.get("has_drawn", False)),
+        last_event=moment("last_event") or EARLIEST,
     )

@@ -15,7 +15,7 @@ whole outage as idle time. The bill says when such time was left out.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from .tariff import ZERO
@@ -28,6 +28,7 @@ _STOPPED_DRAWING = frozenset({"SuspendedEV", "Finishing"})
 _HELD_BY_CHARGER = "SuspendedEVSE"
 _OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
 _MILLION = Decimal(1_000_000)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -47,6 +48,10 @@ class IdleClock:
     unseen: Sequence[tuple[datetime, datetime | None]] = field(default_factory=list)
     """When the charger could not be seen (None: still now); shared with the cashier, which
     adds to it as the charger goes and comes back."""
+    last_event: datetime = EARLIEST
+    """The latest moment applied (the session's start to begin with): a status or reading
+    dated before it (a late one, or a clock back in 1970) changes nothing, and a stop or
+    unplugging dated before it counts from it."""
     left_out_unseen: bool = False
     """Idle time of an ended stretch fell while the charger could not be seen: not counted."""
 
@@ -54,18 +59,25 @@ class IdleClock:
         """A StatusNotification of the session's connector."""
         if self.unplugged_at is not None:
             return
-        self.held_by_charger = status == _HELD_BY_CHARGER
+        if status == "Available" or (status in _OUT_OF_ORDER and self.transaction_stopped):
+            self.end(at)  # however late it is dated, the car has left by now
+            return
+        if not self._in_order(at):
+            return
         self.out_of_order = status in _OUT_OF_ORDER
+        # A fault before the stop holds power back as the charger's own limit does: not the
+        # driver's idle time.
+        self.held_by_charger = status == _HELD_BY_CHARGER or (
+            self.out_of_order and not self.transaction_stopped
+        )
         if status == "Charging" or self.held_by_charger:
             self._drawing(at, drew=status == "Charging")
         elif status in _STOPPED_DRAWING:
             self._not_drawing(at)
-        elif status == "Available" or (self.out_of_order and self.transaction_stopped):
-            self.end(at)
 
     def power(self, kilowatts: Decimal, at: datetime) -> None:
         """A power reading of the session's connector."""
-        if self.unplugged_at is not None or self.held_by_charger:
+        if self.unplugged_at is not None or self.held_by_charger or not self._in_order(at):
             return
         if kilowatts > IDLE_POWER_KW:
             self._drawing(at, drew=True)
@@ -74,6 +86,8 @@ class IdleClock:
 
     def stopped(self, at: datetime) -> None:
         """StopTransaction: nothing is drawn from now on."""
+        at = max(at, self.last_event)
+        self.last_event = at
         self.held_by_charger = False
         self.has_drawn = True  # after the stop nothing is drawn, whatever came before
         self.transaction_stopped = True
@@ -84,8 +98,16 @@ class IdleClock:
 
     def end(self, at: datetime) -> None:
         """Unplugged (or kept by a charger out of order or gone): the idle time is final."""
+        at = max(at, self.last_event)
+        self.last_event = at
         self._drawing(at)
         self.unplugged_at = at
+
+    def _in_order(self, at: datetime) -> bool:
+        if at < self.last_event:
+            return False
+        self.last_event = at
+        return True
 
     def seconds(self, now: datetime) -> Decimal:
         """Idle seconds so far (up to now while still idle)."""
