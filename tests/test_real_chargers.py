@@ -5,10 +5,12 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -432,4 +434,187 @@ async def test_signed_meter_values_come_with_the_session(
         "start": OCMF_BEGIN,
         "end_at": (T0 + timedelta(minutes=30)).isoformat(),
         "end": OCMF_END,
+    }
+
+
+# From the interoperability review.
+
+
+async def idle_session(
+    hass: HomeAssistant, entry: MockConfigEntry, make_charger: ChargerFactory
+) -> tuple[Any, int]:
+    """A charger with a session started at T0 under an idle-fee tariff (0.10/min, no grace)."""
+    await set_vat(hass, entry, False, "0")
+    await add_tariff(
+        hass, entry, **{CONF_PRICE_PER_KWH: "0.30", CONF_IDLE_FEE: "0.10", CONF_IDLE_GRACE: 0}
+    )
+    charger = await make_charger("CP-1")
+    transaction_id: int = (await charger.start_transaction(1, "T", meter_start=0, timestamp=T0))[
+        "transactionId"
+    ]
+    await charger.status(1, "Charging", timestamp=T0)
+    return charger, transaction_id
+
+
+def at(minutes: float) -> datetime:
+    """T0 and some minutes."""
+    return T0 + timedelta(minutes=minutes)
+
+
+async def test_a_status_stamped_1970_bills_no_idle_time(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger that lost its clock mid-session reports SuspendedEV stamped 1970: that
+    changes nothing; the idle time is the half hour between the stop and the unplugging."""
+    charger, transaction_id = await idle_session(hass, init_integration, make_charger)
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=5_000, timestamp=at(30))
+    status = {
+        "connectorId": 1,
+        "errorCode": "NoError",
+        "status": "SuspendedEV",
+        "timestamp": "1970-01-01T00:00:00.740Z",
+    }
+    assert (await charger.call_raw([2, "s70", "StatusNotification", status]))[0] == 3
+    await charger.stop_transaction(transaction_id, meter_stop=6_000, timestamp=at(60))
+    await charger.status(1, "Available", timestamp=at(90))
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.idle_seconds, bill.final) == (Decimal(1800), True)
+
+
+async def test_a_late_older_status_does_not_end_idle_time(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Charging stamped before the stop but arriving after it is history, not news."""
+    charger, transaction_id = await idle_session(hass, init_integration, make_charger)
+    await charger.stop_transaction(transaction_id, meter_stop=6_000, timestamp=at(60))
+    await charger.status(1, "Charging", timestamp=at(55))
+    await charger.status(1, "Available", timestamp=at(90))
+    assert (await bill_of(init_integration, transaction_id)).idle_seconds == Decimal(1800)
+
+
+async def test_a_fault_during_the_session_is_not_idle_time(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Faulted before the stop holds power back as the charger's own limit does."""
+    charger, transaction_id = await idle_session(hass, init_integration, make_charger)
+    await charger.meter_values(1, transaction_id, power_w=7000, energy_wh=3_000, timestamp=at(29))
+    await charger.status(1, "Faulted", "GroundFailure", timestamp=at(30))
+    for minute in (31, 45):
+        await charger.meter_values(
+            1, transaction_id, power_w=0, energy_wh=3_000, timestamp=at(minute)
+        )
+    await charger.stop_transaction(
+        transaction_id, meter_stop=3_000, reason="Other", timestamp=at(60)
+    )
+    await charger.status(1, "Available", timestamp=at(60))
+    assert (await bill_of(init_integration, transaction_id)).idle_seconds == 0
+
+
+async def test_readings_after_the_stop_are_not_billed(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """meterStop closes the energy; a reading after it with the old transactionId neither
+    adds energy nor ends idle time."""
+    charger, transaction_id = await idle_session(hass, init_integration, make_charger)
+    await charger.stop_transaction(transaction_id, meter_stop=10_000, timestamp=at(60))
+    await charger.meter_values(1, transaction_id, power_w=3000, energy_wh=10_040, timestamp=at(61))
+    await charger.status(1, "Available", timestamp=at(90))
+    bill = await bill_of(init_integration, transaction_id)
+    assert (bill.energy_wh, bill.idle_seconds) == (Decimal(10_000), Decimal(1800))
+
+
+async def test_readings_without_a_transaction_id_belong_to_the_running_session(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """OCPP lets chargers leave the transactionId out: the running session's readings are
+    priced with it (so a paid session's cap sees them)."""
+    charger, transaction_id = await idle_session(hass, init_integration, make_charger)
+    await charger.meter_values(1, None, power_w=7000, energy_wh=4_000, timestamp=at(40))
+    bill = init_integration.runtime_data.central.cashier.live_bill(transaction_id)
+    assert bill is not None
+    assert bill.energy_wh == 4_000
+
+
+async def test_a_meter_stop_rounded_down_is_no_rollback(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Readings in kWh with decimals, then meterStop in whole Wh a fraction lower."""
+    charger, transaction_id = await idle_session(hass, init_integration, make_charger)
+    await charger.meter_values(
+        1,
+        transaction_id,
+        power_w=0,
+        timestamp=at(30),
+        sampled_value=[{"value": "0.2006", "measurand": ENERGY, "unit": "kWh"}],
+    )
+    await charger.stop_transaction(transaction_id, meter_stop=200, timestamp=at(40))
+    await charger.status(1, "Available", timestamp=at(40))
+    assert "register_rollback" not in (await bill_of(init_integration, transaction_id)).flags
+
+
+async def test_energy_under_a_refused_tag_is_on_the_review_list(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger that charges on although its tag was refused: nobody is billed, a person
+    looks."""
+    charger = await make_charger("CP-1")
+    started = await charger.start_transaction(1, "GONE", meter_start=0, timestamp=T0)
+    assert started["idTagInfo"]["status"] == "Invalid"
+    await charger.stop_transaction(started["transactionId"], meter_stop=10_000, timestamp=at(60))
+    reviews = await init_integration.runtime_data.ledger.open_reviews()
+    assert [(r["kind"], r["transaction_id"]) for r in reviews] == [
+        ("unbilled_energy", started["transactionId"])
+    ]
+
+
+async def test_websocket_pings_stand_in_for_heartbeats(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """OCPP-J: with websocket pings, Heartbeat.req is not needed; such a charger is online."""
+    freezer.move_to(T0)
+    charger = await make_charger("CP-1")
+    for _ in range(4):
+        await later(hass, freezer, seconds=50)
+        await charger._ws.ping()
+        await until(
+            lambda: (
+                init_integration.runtime_data.central.chargers["CP-1"].last_seen == dt_util.utcnow()
+            ),
+            "the ping seen",
+        )
+    await later(hass, freezer, seconds=1)
+    assert entity_state(hass, "binary_sensor", "CP-1|offline").state == "off"
+
+
+async def test_sessions_around_a_reboot_are_not_taken_for_lost(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """After a reboot: a session resumed (Charging) goes on; a new one started within the
+    minute is not ended; a long queue of the old session's readings postpones the end until
+    its real stop comes."""
+    freezer.move_to(T0)
+    charger = await make_charger("CP-1", connectors=2)
+    resumed = (await charger.start_transaction(1, "T", meter_start=0))["transactionId"]
+    replaced = (await charger.start_transaction(2, "T", meter_start=0))["transactionId"]
+    await later(hass, freezer, minutes=10)
+    await charger.boot()
+    await charger.status(1, "Preparing")
+    await charger.status(1, "Charging")
+    await charger.status(2, "Preparing")
+    new = (await charger.start_transaction(2, "T", meter_start=100))["transactionId"]
+    await later(hass, freezer, seconds=90)
+    connectors = init_integration.runtime_data.central.chargers["CP-1"].connectors
+    assert connectors[1].transaction is not None
+    assert connectors[1].transaction.transaction_id == resumed
+    assert connectors[2].transaction is not None
+    assert connectors[2].transaction.transaction_id == new
+    assert replaced != new
+    assert "lost_in_reboot" not in {
+        r["kind"] for r in await init_integration.runtime_data.ledger.open_reviews()
     }

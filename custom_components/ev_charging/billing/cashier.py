@@ -324,6 +324,9 @@ class Cashier:
         # Only the session's own charger and connector meter it: a stale or wrong
         # transactionId from another charger must not bill someone else.
         readings = [r for r in readings if _belongs(r, transaction)]
+        if open_bill.stop is not None:
+            # meterStop closed the energy: later samples belong to no session.
+            readings = [r for r in readings if r.timestamp <= open_bill.stop.at]
         if not readings:
             # Not this session's: the sender is the one to look at (see the central system),
             # not the session another charger named.

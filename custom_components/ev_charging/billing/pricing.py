@@ -218,7 +218,9 @@ class SessionPricer:
         )
 
     def _price(self, before: MeterPoint, after: MeterPoint) -> None:
-        if after.energy_wh < before.energy_wh:
+        # meterStop is whole Wh while readings may have decimals: less than a Wh lower is
+        # rounding, not a rollback.
+        if after.energy_wh <= before.energy_wh - 1:
             self.flags.add(REGISTER_ROLLBACK)
         # Only energy above the highest reading so far is drawn energy: a drop and the climb
         # back to where the register stood are never billed twice.

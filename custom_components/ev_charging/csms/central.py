@@ -55,11 +55,14 @@ PROBLEM_LOG_DELAY = 0.5
 # A charger offline this long after a session stopped ends that session's idle time (a brief
 # drop does not: the car may still be there when it is back).
 GONE_ENDS_IDLE = timedelta(minutes=10)
+UNBILLED_ENERGY = "unbilled_energy"
+"""A session whose tag was refused delivered energy anyway."""
 LOST_IN_REBOOT = "lost_in_reboot"
 """A charger rebooted and came back free without the session's StopTransaction."""
 LOST_SESSION_GRACE = timedelta(minutes=1)
 """How long a rebooted charger has to send a lost session's queued StopTransaction."""
 FREE_AGAIN = frozenset({"Available", "Preparing"})
+STILL_IN_SESSION = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 METER_RESET = "meter_reset"
 """A charger's meter restarted (a new boot or transaction with a lower register)."""
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
@@ -138,6 +141,8 @@ class CentralSystem:
         self._list_locks: dict[str, asyncio.Lock] = {}
         # Connectors where a free-charging start was asked for and has not begun yet.
         self._free_starts: set[tuple[str, int]] = set()
+        self._refused_sessions: set[int] = set()
+        """Sessions whose tag was refused: energy they deliver is put on the review list."""
         self.downtime: list[tuple[datetime, datetime | None]] = []
         """When Home Assistant was down within the uptime window."""
         self._run_id: int | None = None
@@ -406,8 +411,11 @@ class CentralSystem:
         for connector in charger.connectors.values():
             if (lost_at := connector.lost_since) is None:
                 continue
-            if connector.transaction is None:
-                connector.lost_since = None  # its StopTransaction came after all
+            if connector.transaction is None or connector.transaction.transaction_id != (
+                connector.lost_transaction_id
+            ):
+                # Its StopTransaction came after all, or a new session began meanwhile.
+                connector.lost_since = None
                 continue
             end_at = lost_at + LOST_SESSION_GRACE
             if self.now() >= end_at:
@@ -419,7 +427,9 @@ class CentralSystem:
 
     async def _end_lost_session(self, charger: ChargerState, connector: ConnectorState) -> None:
         """End a session the charger forgot in a reboot at its last reading, for review."""
-        if (lost := connector.transaction) is None:
+        if (lost := connector.transaction) is None or (
+            lost.transaction_id != connector.lost_transaction_id
+        ):
             return
         register = connector.register_raw_wh
         meter_stop = int(register) if register is not None else lost.meter_start_wh
@@ -752,6 +762,9 @@ class CentralSystem:
             # Rebooted and free again: its StopTransaction may still be queued; if it does
             # not come within the grace period, the session ends here (check_health).
             connector.lost_since = connector.lost_since or self.now()
+            connector.lost_transaction_id = connector.transaction.transaction_id
+        elif connector.status in STILL_IN_SESSION:
+            connector.lost_since = None  # the session went on after the reboot
         if connector.status == "Preparing":
             self._start_free_charging(charger, connector)
         else:
@@ -882,6 +895,10 @@ class CentralSystem:
         # accepted session is priced.
         id_tag_info = self.authorize(charger, payload["id_tag"])
         guest = None
+        if id_tag_info["status"] != TagStatus.ACCEPTED:
+            self._refused_sessions.add(transaction.transaction_id)
+            if len(self._refused_sessions) > 1000:  # only recent ones matter
+                self._refused_sessions.discard(min(self._refused_sessions))
         if id_tag_info["status"] == TagStatus.ACCEPTED:
             guest = await self.guests.transaction_started(
                 charger.charger_id, connector_id, payload["id_tag"], transaction.transaction_id
@@ -969,6 +986,13 @@ class CentralSystem:
         await self.guests.transaction_stopped(transaction_id)
         charger.notify()
         energy_wh = Decimal(max(0, transaction.meter_stop_wh or 0) - transaction.meter_start_wh)
+        if energy_wh > 0 and transaction_id in self._refused_sessions:
+            # The charger delivered under a tag we refused (offline start, or it kept
+            # charging): nobody is billed, so a person looks.
+            self._refused_sessions.discard(transaction_id)
+            await self.cashier.flag_for_review(
+                charger.charger_id, transaction_id, UNBILLED_ENERGY, f"{energy_wh} Wh"
+            )
         self.listener.charger_event(
             charger,
             "session_stopped",
@@ -999,6 +1023,18 @@ class CentralSystem:
         moments: dict[datetime, list[dict[str, Any]]],
     ) -> None:
         snapshots = [normalise(moment, sampled) for moment, sampled in sorted(moments.items())]
+        running = charger.connectors.get(connector_id)
+        if (
+            transaction_id is None
+            and running is not None
+            and (session := running.transaction) is not None
+            and snapshots
+            and snapshots[0].timestamp >= session.started_at
+        ):
+            # OCPP lets a charger leave the transactionId out (clock-aligned readings often
+            # do): readings of a connector with a session running are that session's, priced
+            # and capped with it, and stored so (a rebuild prices them the same).
+            transaction_id = session.transaction_id
         if transaction_id is not None and self.cashier.belongs_elsewhere(
             transaction_id, charger.charger_id, connector_id
         ):
@@ -1044,6 +1080,9 @@ class CentralSystem:
         ):
             signing = save_signed(self.ledger, transaction_id, signed)
         connector = self._connector(charger, connector_id)
+        if connector.lost_since is not None and transaction_id == connector.lost_transaction_id:
+            # Its queue is still coming in: the stop may be right behind.
+            connector.lost_since = self.now()
         if snapshots and self._is_current(connector, snapshots[-1].timestamp):
             newest = snapshots[-1]
             connector.power_kw = _or(newest.total(POWER), connector.power_kw)

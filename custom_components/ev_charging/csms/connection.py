@@ -126,8 +126,10 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
                         )
                 elif message.type == web.WSMsgType.PING:
                     await websocket.pong(message.data)
+                    self._alive()
                 elif message.type == web.WSMsgType.PONG:
                     self._pong.set()
+                    self._alive()
                 elif message.type == web.WSMsgType.BINARY:
                     self._unreadable(repr(message.data[:200]), "a binary frame, OCPP-J uses text")
                 elif message.type == web.WSMsgType.ERROR:
@@ -135,6 +137,13 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
                     self._warn("socket", "%s: connection closed: %s", self.id, message.data)
         finally:
             self.closed.set()
+
+    def _alive(self) -> None:
+        """A websocket ping or pong: OCPP-J lets these stand in for Heartbeats."""
+        now = self.central.now()
+        self.charger.last_seen = now
+        self.charger.health.message(now)
+        self.central.check_health(self.charger)
 
     async def answers_ping(self, within: float) -> bool:
         """Whether the charger is still there: it answers a websocket ping in time."""

@@ -117,9 +117,8 @@ class MeterSnapshot:
             if s.measurand == measurand and (anywhere or s.location in _CAR_SIDE)
         ]
         # Some firmware repeats the register at the transaction's start beside the current
-        # one, with the same timestamp: that is the start's figure, not now's.
-        current = [s for s in found if s.context != TRANSACTION_BEGIN]
-        return current or found
+        # one (or alone, in a later message): that is the start's figure, not now's.
+        return [s for s in found if s.context != TRANSACTION_BEGIN]
 
 
 def _combine(samples: list[Sample], combine: Any) -> Decimal | None:

@@ -92,7 +92,10 @@ class ConnectorState:
     rebooted_during_session: bool = False
     """The charger booted while this connector's transaction ran."""
     lost_since: datetime | None = None
-    """When the connector came back free after a reboot without its transaction's stop."""
+    """When the connector came back free after a reboot without its transaction's stop (or
+    when that transaction's queued readings last came)."""
+    lost_transaction_id: int | None = None
+    """The transaction that reboot may have lost."""
 
     @property
     def energy_register_kwh(self) -> Decimal | None:
