@@ -166,8 +166,17 @@ class LoadResult:
 class Load:
     """Drives N chargers against ``url`` until ``stop``."""
 
-    def __init__(self, url: str, chargers: int, interval: float, ramp: float, prefix: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        chargers: int,
+        interval: float,
+        ramp: float,
+        prefix: str,
+        passwords: dict[str, str] | None = None,  # by charger id: security profile 1
+    ) -> None:
         self.url = url
+        self.passwords = passwords or {}
         self.n = chargers
         self.interval = interval
         self.ramp = ramp
@@ -196,7 +205,11 @@ class Load:
         self._session = many_chargers_session()
         self._chargers = [
             TimedCharger(
-                ChargerConfig(charger_id=self.charger_id(i), meter_interval=self.interval),
+                ChargerConfig(
+                    charger_id=self.charger_id(i),
+                    meter_interval=self.interval,
+                    password=self.passwords.get(self.charger_id(i)),
+                ),
                 self.url,
                 session=self._session,
                 stats=self.stats,
