@@ -22,6 +22,7 @@ from homeassistant.util import dt as dt_util
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ev_charging import ledger as ledger_module
 from custom_components.ev_charging.billing import pricing
 from custom_components.ev_charging.const import (
     CONF_CHARGERS,
@@ -634,7 +635,7 @@ async def test_strangers_are_capped(
 ) -> None:
     """Each new id accepted automatically gets a device: past the cap of chargers nobody
     approved, a new id is refused (503) until the owner has dealt with some."""
-    monkeypatch.setattr(endpoint, "MAX_STRANGERS", 3)
+    init_integration.runtime_data.central.settings.max_strangers = 3
     chargers = []
     for n in range(3):
         charger = SimulatedCharger(ChargerConfig(charger_id=f"NEW-{n}"), f"ws://127.0.0.1:{port}")
@@ -698,3 +699,24 @@ async def test_a_bill_that_cannot_be_rebuilt_does_not_stop_the_rest(
     assert broken not in cashier.open
     reviews = await init_integration.runtime_data.ledger.open_reviews()
     assert [(r["transaction_id"], r["kind"]) for r in reviews] == [(broken, "bill_not_rebuilt")]
+
+
+async def test_refused_frames_are_capped_across_chargers_too(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Made-up ids do not each get a quota: the total of refused frames is capped as well,
+    the oldest pruned first and counted for their own charger."""
+    monkeypatch.setattr(ledger_module, "REFUSED_FRAMES_TOTAL", 20)
+    ledger = init_integration.runtime_data.ledger
+    for charger_id in ("JUNK-1", "JUNK-2"):
+        charger = await make_charger(charger_id)
+        for n in range(15):
+            frame = [2, f"{charger_id}-{n}", "StartTransaction", {"connectorId": 1}]
+            assert (await charger.call_raw(frame))[0] == 4
+        charger.frames.clear()
+    kept = [len(await ledger.load_frames(c)) for c in ("JUNK-1", "JUNK-2")]
+    assert kept == [5, 15]
+    assert [await ledger.pruned_frames(c) for c in ("JUNK-1", "JUNK-2")] == [10, 0]

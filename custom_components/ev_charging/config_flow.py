@@ -51,6 +51,7 @@ from .const import (
     CONF_LENIENT,
     CONF_MAX_FRAME_KIB,
     CONF_MAX_POWER_KW,
+    CONF_MAX_STRANGERS,
     CONF_MAX_TEMPERATURE,
     CONF_METER_VALUE_INTERVAL,
     CONF_MISSED_INTERVALS,
@@ -75,6 +76,7 @@ from .const import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
     DEFAULT_MAX_FRAME_KIB,
+    DEFAULT_MAX_STRANGERS,
     DEFAULT_METER_VALUE_INTERVAL,
     DEFAULT_PORT,
     DOMAIN,
@@ -561,6 +563,7 @@ class EvChargingOptionsFlow(OptionsFlow):
                     CONF_REMOTE_ID_TAG: user_input[CONF_REMOTE_ID_TAG],
                     CONF_UNKNOWN_TAGS: user_input[CONF_UNKNOWN_TAGS],
                     CONF_MAX_FRAME_KIB: int(user_input[CONF_MAX_FRAME_KIB]),
+                    CONF_MAX_STRANGERS: int(user_input[CONF_MAX_STRANGERS]),
                 }
             )
         schema = _settings_schema(
@@ -576,6 +579,12 @@ class EvChargingOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_REMOTE_ID_TAG, default=options.get(CONF_REMOTE_ID_TAG, "")
                 ): vol.All(str, vol.Length(min=1, max=20)),
+                vol.Required(
+                    CONF_MAX_STRANGERS,
+                    default=options.get(CONF_MAX_STRANGERS, DEFAULT_MAX_STRANGERS),
+                ): NumberSelector(
+                    NumberSelectorConfig(min=1, max=10000, step=1, mode=NumberSelectorMode.BOX)
+                ),
                 vol.Required(
                     CONF_MAX_FRAME_KIB,
                     default=options.get(CONF_MAX_FRAME_KIB, DEFAULT_MAX_FRAME_KIB),

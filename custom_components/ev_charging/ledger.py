@@ -246,12 +246,14 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-RAW_FRAME_CHARS = 8192
+RAW_FRAME_CHARS = 4096
 """A raw frame is kept up to this many characters (real ones are a few hundred)."""
 OPEN_REVIEWS_KEPT = 100
 """Open review items per charger; more are not added until the owner has looked."""
 REFUSED_FRAMES_KEPT = 100
 """Refused frames kept per charger: the newest; older ones are pruned and counted."""
+REFUSED_FRAMES_TOTAL = 250
+"""Refused frames kept in all: made-up charger ids must not each get a quota of their own."""
 
 HOLD_COLUMNS = ("hold_id", "charger_id", "connector_id", "id_tag", "expires_at", "reservation_id")
 
@@ -799,17 +801,26 @@ class Ledger:
             )
             if outcome == "ok":
                 return
-            pruned = connection.execute(
-                "DELETE FROM raw_frames WHERE frame_id IN (SELECT frame_id FROM raw_frames"
-                " WHERE charger_id = ? AND outcome IS NOT NULL AND outcome != 'ok'"
-                " ORDER BY frame_id DESC LIMIT -1 OFFSET ?)",
-                (ref.charger_id, REFUSED_FRAMES_KEPT),
-            ).rowcount
-            if pruned:
-                connection.execute(
+            for charger_id, charger_only, kept in (
+                (ref.charger_id, 1, REFUSED_FRAMES_KEPT),
+                (ref.charger_id, 0, REFUSED_FRAMES_TOTAL),
+            ):
+                # The charger's oldest refused frames beyond its quota, then everybody's
+                # beyond the total; each pruned frame is counted for its charger.
+                pruned = connection.execute(
+                    "DELETE FROM raw_frames WHERE frame_id IN (SELECT frame_id FROM raw_frames"
+                    " WHERE (charger_id = ? OR ? = 0) AND outcome IS NOT NULL"
+                    " AND outcome != 'ok' ORDER BY frame_id DESC LIMIT -1 OFFSET ?)"
+                    " RETURNING charger_id",
+                    (charger_id, charger_only, kept),
+                ).fetchall()
+                counts: dict[str, int] = {}
+                for (owner,) in pruned:
+                    counts[owner] = counts.get(owner, 0) + 1
+                connection.executemany(
                     "INSERT INTO pruned_frames (charger_id, count) VALUES (?, ?) ON CONFLICT"
                     " (charger_id) DO UPDATE SET count = count + excluded.count",
-                    (ref.charger_id, pruned),
+                    counts.items(),
                 )
 
         return self.submit(operation)

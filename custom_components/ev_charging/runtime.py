@@ -34,6 +34,7 @@ from .const import (
     CONF_LENIENT,
     CONF_MAX_FRAME_KIB,
     CONF_MAX_POWER_KW,
+    CONF_MAX_STRANGERS,
     CONF_MAX_TEMPERATURE,
     CONF_METER_VALUE_INTERVAL,
     CONF_MISSED_INTERVALS,
@@ -51,6 +52,7 @@ from .const import (
     DEFAULT_AUTO_ACCEPT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_FRAME_KIB,
+    DEFAULT_MAX_STRANGERS,
     DEFAULT_METER_VALUE_INTERVAL,
     DOMAIN,
     SUBENTRY_ID_TAG,
@@ -186,6 +188,7 @@ def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSetti
         meter_value_interval=options.get(CONF_METER_VALUE_INTERVAL, DEFAULT_METER_VALUE_INTERVAL),
         password_hashes=dict(options.get(CONF_PASSWORDS, {})),
         max_frame_bytes=1024 * int(options.get(CONF_MAX_FRAME_KIB, DEFAULT_MAX_FRAME_KIB)),
+        max_strangers=int(options.get(CONF_MAX_STRANGERS, DEFAULT_MAX_STRANGERS)),
         quirks={
             charger_id: ChargerQuirks(
                 ping_interval=quirks.get(CONF_PING_INTERVAL, 0.0),

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from aiohttp import WSCloseCode, web
 from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call
+from ocpp.v16.enums import Action
 
 from ..billing.cashier import ABSURD_READING, FOREIGN_READINGS, Cashier
 from ..const import GUEST_ACCOUNT
@@ -47,6 +49,7 @@ _LOGGER = untrusted_logger(__name__)
 PENDING_RETRY_INTERVAL = 30
 # Charger configuration keys that bound the local authorization list.
 LIST_LIMIT_KEYS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
+FIRST = asyncio.FIRST_COMPLETED
 # Uptime is measured over this rolling window; older intervals are dropped from memory.
 UPTIME_WINDOW = timedelta(days=30)
 # Problem intervals are written in batches this often: a thousand chargers dropping at once
@@ -590,16 +593,27 @@ class CentralSystem:
 
     async def _expect_boot(self, connection: ChargerConnection) -> None:
         bound = self.boot_timeout or self.settings.heartbeat_interval
+        booted = asyncio.ensure_future(connection.booted.wait())
+        closed = asyncio.ensure_future(connection.closed.wait())
         try:
-            async with asyncio.timeout(bound):
-                await connection.booted.wait()
-        except TimeoutError:
-            _LOGGER.warning(
-                "%s: no BootNotification within %s s; closing the connection", connection.id, bound
-            )
-            await connection.websocket.close(
-                code=WSCloseCode.POLICY_VIOLATION, message=b"No BootNotification"
-            )
+            # Over as soon as the socket is gone too: nothing is kept for a dead client.
+            done, _ = await asyncio.wait((booted, closed), timeout=bound, return_when=FIRST)
+        finally:
+            booted.cancel()
+            closed.cancel()
+        if done:
+            return
+        self.log_throttle.log(
+            _LOGGER,
+            logging.WARNING,
+            "no_boot",
+            "%s: no BootNotification within %s s; closing the connection",
+            connection.id,
+            bound,
+        )
+        await connection.websocket.close(
+            code=WSCloseCode.POLICY_VIOLATION, message=b"No BootNotification"
+        )
 
     def _report_security(self) -> None:
         self.listener.insecure_chargers(
@@ -1293,4 +1307,7 @@ def _change_data(change: ProblemChange) -> dict[str, Any]:
 def _preload_validators() -> None:
     for action in ChargerConnection.handled_actions():
         compile_fast_check(action)
-        get_validator(MessageType.CallResult, action, OCPP_VERSION)
+    # Every answer, ours and the chargers' (to our commands), is checked: read every schema
+    # file now, not on the event loop at first use.
+    for action in Action:
+        get_validator(MessageType.CallResult, action.value, OCPP_VERSION)

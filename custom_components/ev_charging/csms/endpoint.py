@@ -30,9 +30,6 @@ PING_WITHIN = 3.0
 """Seconds a connected charger has to answer a ping when a newcomer claims its id."""
 MAX_UNAPPROVED_CONNECTIONS = 20
 """Connections at once from chargers the owner has not approved (new or waiting)."""
-MAX_STRANGERS = 50
-"""Chargers known that no person approved (waiting, or accepted automatically without a
-password): beyond this many a new id is refused."""
 _LOOK_ALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
 
 
@@ -198,7 +195,7 @@ class ChargerEndpoint:
                 request, "%d unapproved chargers are connected already (%s)", waiting, charger_id
             )
             raise web.HTTPServiceUnavailable(text="Too many chargers waiting for approval")
-        if known is None and central.strangers() >= MAX_STRANGERS:
+        if known is None and central.strangers() >= central.settings.max_strangers:
             # Each new id would be kept, shown to the owner and (automatically accepted) get
             # a device: past this many, new ids wait until the owner has dealt with some.
             self._refuse(request, "too many chargers nobody approved (%s)", charger_id)

@@ -49,6 +49,9 @@ class CentralSettings:
     auto_accept: bool = False
     max_frame_bytes: int = 65536
     """A larger frame closes the charger's connection (1009)."""
+    max_strangers: int = 50
+    """Chargers known that no person approved (waiting, or accepted automatically without a
+    password): beyond this many a new id is refused."""
     meter_value_interval: int = 60
     """Seconds between the MeterValues chargers are asked to send while charging."""
     quirks: dict[str, ChargerQuirks] = field(default_factory=dict)
