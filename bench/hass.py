@@ -115,7 +115,12 @@ class HassConfig:
             "entry_id": uuid.uuid4().hex[:26].upper(),
             "minor_version": 1,
             "modified_at": now,
-            "options": {"heartbeat_interval": heartbeat_interval, "auto_accept": True},
+            # Chargers accepted automatically are capped (50 by default): not for a bench.
+            "options": {
+                "heartbeat_interval": heartbeat_interval,
+                "auto_accept": True,
+                "max_strangers": 100_000,
+            },
             "pref_disable_new_entities": False,
             "pref_disable_polling": False,
             "source": "user",
