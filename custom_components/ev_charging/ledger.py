@@ -246,7 +246,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-RAW_FRAME_CHARS = 4096
+RAW_FRAME_CHARS = 2048
 """A raw frame is kept up to this many characters (real ones are a few hundred)."""
 OPEN_REVIEWS_KEPT = 100
 """Open review items per charger; more are not added until the owner has looked."""

@@ -13,15 +13,25 @@ from .runtime import ISSUE_TAG_LIST_WITHHELD, EvChargingConfigEntry, async_updat
 LISTED = 10
 
 
-class ReviewFlow(RepairsFlow):
-    """Shows what was flagged; confirming marks it all reviewed."""
+class _ConfirmFlow(RepairsFlow):
+    """A repair of this integration's entry: one confirm step."""
 
     def __init__(self, entry: EvChargingConfigEntry) -> None:
         self.entry = entry
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
-        """Show the flagged sessions."""
+        """Straight to the confirm step."""
         return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Show what the repair is about; on submit, repair it."""
+        raise NotImplementedError
+
+
+class ReviewFlow(_ConfirmFlow):
+    """Shows what was flagged; confirming marks it all reviewed."""
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -45,15 +55,8 @@ class ReviewFlow(RepairsFlow):
         )
 
 
-class TrustFlow(RepairsFlow):
+class TrustFlow(_ConfirmFlow):
     """The owner confirms that the automatically accepted chargers are theirs."""
-
-    def __init__(self, entry: EvChargingConfigEntry) -> None:
-        self.entry = entry
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
-        """Ask for confirmation."""
-        return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None

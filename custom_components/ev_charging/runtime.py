@@ -288,33 +288,27 @@ class HomeAssistantListener:
     @callback
     def insecure_chargers(self, charger_ids: list[str]) -> None:
         """A repair issue lists the chargers connected without a password, while there are any."""
-        if not charger_ids:
-            ir.async_delete_issue(self.hass, DOMAIN, ISSUE_NO_PASSWORD)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            ISSUE_NO_PASSWORD,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_NO_PASSWORD,
-            translation_placeholders={"chargers": _list_some(charger_ids)},
-        )
+        self._chargers_issue(ISSUE_NO_PASSWORD, charger_ids, fixable=False)
 
+    @callback
     def tag_list_withheld(self, charger_ids: list[str]) -> None:
         """A fixable repair issue names the chargers that get no tag list; the fix trusts them."""
+        self._chargers_issue(ISSUE_TAG_LIST_WITHHELD, charger_ids, fixable=True)
+
+    def _chargers_issue(self, issue_id: str, charger_ids: list[str], *, fixable: bool) -> None:
+        """A repair issue naming some chargers, while there are any."""
         if not charger_ids:
-            ir.async_delete_issue(self.hass, DOMAIN, ISSUE_TAG_LIST_WITHHELD)
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            ISSUE_TAG_LIST_WITHHELD,
-            is_fixable=True,
+            issue_id,
+            is_fixable=fixable,
             severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_TAG_LIST_WITHHELD,
+            translation_key=issue_id,
             translation_placeholders={"chargers": _list_some(charger_ids)},
-            data={"entry_id": self.entry.entry_id},
+            data={"entry_id": self.entry.entry_id} if fixable else None,
         )
 
     @callback

@@ -5,7 +5,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -37,8 +37,16 @@ from .endpoint import ChargerEndpoint
 from .guests import GuestBook
 from .holds import HoldBook
 from .local_list import NOT_SUPPORTED_VERSION, SentList, apply_update, plan_updates
-from .log_safety import Throttle, shown, untrusted_logger
+from .log_safety import Throttle, untrusted_logger
 from .measurands import CURRENT, ENERGY_REGISTER, POWER, SOC, TEMPERATURE, VOLTAGE, normalise
+from .payloads import (
+    by_moment,
+    or_else,
+    register_wh,
+    times_thousand,
+    timestamp_of,
+    transaction_id_of,
+)
 from .protocol import OCPP_VERSION, compile_fast_check
 from .signed_values import save_signed, signed_values
 from .state import CentralSettings, ChargerState, ConnectorState, RegisterChange
@@ -68,16 +76,10 @@ FREE_AGAIN = frozenset({"Available", "Preparing"})
 STILL_IN_SESSION = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 METER_RESET = "meter_reset"
 """A charger's meter restarted (a new boot or transaction with a lower register)."""
-EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
-"""Timestamps a charger may send (its clock may be reset to 1970)."""
 MAX_CONNECTORS = 100
 """No charger has more connectors (numbers from 0, the charger itself)."""
 UNTRUSTED_CONNECTORS = 11
 """Connectors (0 to 10) a charger may report before a person approved it."""
-MAX_SAMPLED_VALUES = 500
-"""Sampled values in one message: real chargers send a few dozen."""
-# No meter's register reaches this many Wh (a petawatt-hour); SQLite's integers end at 2^63.
-MAX_REGISTER_WH = 10**15
 # What counts as the owner taking a connector out of service, and back.
 AVAILABILITY_DONE = frozenset({"Accepted", "Scheduled"})
 
@@ -744,7 +746,7 @@ class CentralSystem:
     async def status_notification(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Record a connector's (or, for connector 0, the charger's) status."""
         connector_id = self._connector_id(charger, payload)
-        at = _timestamp(payload.get("timestamp")) or self.now()
+        at = timestamp_of(payload.get("timestamp")) or self.now()
         connector = self._connector(charger, connector_id)
         connector.status, connector.error_code = payload["status"], payload["error_code"]
         connector.info = payload.get("info")
@@ -888,13 +890,13 @@ class CentralSystem:
     ) -> tuple[int, dict[str, Any]]:
         """Open a transaction in the ledger; returns its id and the tag's status."""
         connector_id = self._connector_id(charger, payload)
-        started_at = _timestamp(payload["timestamp"])
+        started_at = timestamp_of(payload["timestamp"])
         assert started_at is not None
         transaction = await self.ledger.start_transaction(
             charger.charger_id,
             connector_id,
             payload["id_tag"],
-            _register_wh(payload["meter_start"]),
+            register_wh(payload["meter_start"]),
             started_at,
             payload.get("reservation_id"),
         )
@@ -938,8 +940,8 @@ class CentralSystem:
     async def meter_values(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """Store MeterValues and update the connector's live figures."""
         connector_id = self._connector_id(charger, payload)
-        transaction_id = _transaction_id(payload.get("transaction_id"))
-        moments = _by_moment(payload["meter_value"])
+        transaction_id = transaction_id_of(payload.get("transaction_id"))
+        moments = by_moment(payload["meter_value"])
         await self._store_meter_values(charger, connector_id, transaction_id, moments)
         charger.notify()
 
@@ -956,16 +958,16 @@ class CentralSystem:
     async def _close_transaction(self, charger: ChargerState, payload: dict[str, Any]) -> None:
         """A StopTransaction's bookkeeping (the charger's, or ours for a lost session)."""
         transaction_id: int = payload["transaction_id"]
-        _transaction_id(transaction_id)
-        stopped_at = _timestamp(payload["timestamp"])
+        transaction_id_of(transaction_id)
+        stopped_at = timestamp_of(payload["timestamp"])
         assert stopped_at is not None
         id_tag = payload.get("id_tag")
         # Read before anything is written: an unreadable timestamp refuses the whole message.
-        moments = _by_moment(payload.get("transaction_data") or [])
+        moments = by_moment(payload.get("transaction_data") or [])
         transaction = await self.ledger.stop_transaction(
             charger.charger_id,
             transaction_id,
-            _register_wh(payload["meter_stop"]),
+            register_wh(payload["meter_stop"]),
             stopped_at,
             payload.get("reason"),
             id_tag,
@@ -1075,8 +1077,8 @@ class CentralSystem:
                 connector_id,
                 transaction_id,
                 snapshot.timestamp,
-                _times_thousand(snapshot.total(ENERGY_REGISTER)),
-                _times_thousand(snapshot.total(POWER)),
+                times_thousand(snapshot.total(ENERGY_REGISTER)),
+                times_thousand(snapshot.total(POWER)),
                 [sample.as_dict() for sample in snapshot.samples] + snapshot.skipped,
             )
             for snapshot in snapshots
@@ -1099,20 +1101,20 @@ class CentralSystem:
             connector.lost_since = self.now()
         if snapshots and self._is_current(connector, snapshots[-1].timestamp):
             newest = snapshots[-1]
-            connector.power_kw = _or(newest.total(POWER), connector.power_kw)
-            connector.current_a = _or(newest.highest(CURRENT), connector.current_a)
-            connector.voltage_v = _or(newest.mean(VOLTAGE), connector.voltage_v)
-            connector.soc_percent = _or(newest.total(SOC), connector.soc_percent)
-            connector.temperature_c = _or(newest.highest(TEMPERATURE), connector.temperature_c)
+            connector.power_kw = or_else(newest.total(POWER), connector.power_kw)
+            connector.current_a = or_else(newest.highest(CURRENT), connector.current_a)
+            connector.voltage_v = or_else(newest.mean(VOLTAGE), connector.voltage_v)
+            connector.soc_percent = or_else(newest.total(SOC), connector.soc_percent)
+            connector.temperature_c = or_else(newest.highest(TEMPERATURE), connector.temperature_c)
             charger.health.reading(
                 connector_id,
                 self.now(),
                 power_kw=newest.total(POWER),
-                energy_wh=_times_thousand(newest.total(ENERGY_REGISTER)),
+                energy_wh=times_thousand(newest.total(ENERGY_REGISTER)),
                 temperature_c=newest.highest(TEMPERATURE),
                 measured_at=newest.timestamp,
             )
-            if (energy_wh := _times_thousand(newest.total(ENERGY_REGISTER))) is not None:
+            if (energy_wh := times_thousand(newest.total(ENERGY_REGISTER))) is not None:
                 await self._take_register(charger, connector_id, energy_wh, newest.timestamp)
         await write
         if checkpoint is not None:
@@ -1206,76 +1208,6 @@ class CentralSystem:
                 METER_RESET,
                 f"the register went from {connector.register_offset_wh} Wh to {raw_wh} Wh",
             )
-
-
-def _transaction_id(value: int | None) -> int | None:
-    """A transactionId a charger sent: ours are 32-bit, but anything SQLite can hold is kept
-    (a charger's own ids from elsewhere); beyond that it is refused."""
-    if value is not None and abs(value) >= 2**63:
-        raise PropertyConstraintViolationError(description="transactionId is out of range")
-    return value
-
-
-def _register_wh(value: int) -> int:
-    """meterStart or meterStop; beyond any real register (and the ledger's integers) it is
-    refused, the raw frame kept."""
-    if abs(value) >= MAX_REGISTER_WH:
-        raise PropertyConstraintViolationError(description="The meter value is beyond any meter")
-    return value
-
-
-def _times_thousand(value: Decimal | None) -> Decimal | None:
-    """kWh or kW back to Wh or W, as the ledger keeps them."""
-    return None if value is None else value * 1000
-
-
-def _by_moment(meter_values: list[dict[str, Any]]) -> dict[datetime, list[dict[str, Any]]]:
-    """Sampled values by timestamp; raises PropertyConstraintViolation for an unreadable one.
-
-    Chargers may split one moment over several elements (energy in one, power in another):
-    merged, each moment becomes one reading with every figure.
-    """
-    if sum(len(meter_value["sampled_value"]) for meter_value in meter_values) > MAX_SAMPLED_VALUES:
-        raise PropertyConstraintViolationError(
-            description=f"More than {MAX_SAMPLED_VALUES} sampled values in one message"
-        )
-    moments: dict[datetime, list[dict[str, Any]]] = {}
-    for meter_value in meter_values:
-        timestamp = _timestamp(meter_value["timestamp"])
-        assert timestamp is not None
-        moments.setdefault(timestamp, []).extend(meter_value["sampled_value"])
-    return moments
-
-
-def _or(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
-    return fallback if value is None else value
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    """Read an OCPP dateTime; a charger sending garbage gets PropertyConstraintViolation."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as err:
-        raise PropertyConstraintViolationError(
-            description=f"Not a dateTime: {shown(value, 40)!r}"
-        ) from err
-    if parsed.tzinfo is None:
-        raise PropertyConstraintViolationError(
-            description=f"dateTime without time zone: {shown(value, 40)!r}"
-        )
-    try:
-        in_utc = parsed.astimezone(UTC)
-    except OverflowError as err:
-        raise PropertyConstraintViolationError(description="dateTime out of range") from err
-    if not EARLIEST_YEAR <= in_utc.year <= LATEST_YEAR:
-        # Clocks in 1970 are real (a charger that lost its time); year 9999 is not, and
-        # arithmetic on it overflows.
-        raise PropertyConstraintViolationError(
-            description=f"dateTime must be from {EARLIEST_YEAR} to {LATEST_YEAR}"
-        )
-    return parsed
 
 
 def _charger_from_record(record: ChargerRecord) -> ChargerState:
