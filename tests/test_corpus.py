@@ -40,7 +40,7 @@ from simulator import SimulatedCharger
 from simulator.__main__ import parse_args, run_replay
 from simulator.replay import Exchange, Recording, load, prepare, replay
 
-from .conftest import ChargerFactory
+from .conftest import CALL_ERROR_CODES_16, ChargerFactory
 from .helpers import enable_early, until
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -310,22 +310,6 @@ def test_official_schemas_check_times() -> None:
     assert list(heartbeat.iter_errors({"currentTime": "yesterday"}))
 
 
-_CALL_ERROR_CODES = frozenset(
-    {
-        "NotImplemented",
-        "NotSupported",
-        "InternalError",
-        "ProtocolError",
-        "SecurityError",
-        "FormationViolation",
-        "PropertyConstraintViolation",
-        "OccurenceConstraintViolation",
-        "TypeConstraintViolation",
-        "GenericError",
-    }
-)
-
-
 def assert_central_frames_match_official_schemas(charger: SimulatedCharger) -> None:
     """Every frame the central system sent: its CALLs against <Action>.json, its answers to
     the charger's CALLs against <Action>Response.json, its CALLERRORs by their 1.6 shape."""
@@ -342,7 +326,7 @@ def assert_central_frames_match_official_schemas(charger: SimulatedCharger) -> N
                 errors = _validator(action).iter_errors(payload)
             case [3, message_id, dict(payload)] if message_id in asked:
                 errors = _validator(f"{asked[message_id]}Response").iter_errors(payload)
-            case [4, str(), str(code), str(), dict()] if code in _CALL_ERROR_CODES:
+            case [4, str(), str(code), str(), dict()] if code in CALL_ERROR_CODES_16:
                 errors = iter(())
             case _:
                 problems.append(f"not an OCPP 1.6 frame: {frame.raw[:200]}")

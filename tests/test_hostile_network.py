@@ -95,6 +95,19 @@ async def raw_socket(port: int, path: str, headers: dict[str, str] | None = None
     return status
 
 
+async def assert_one_more_is_refused(port: int, chargers: list[SimulatedCharger]) -> None:
+    """A new charger id gets 503 now; then every charger of the test is closed."""
+    extra = SimulatedCharger(ChargerConfig(charger_id="NEW-X"), f"ws://127.0.0.1:{port}")
+    chargers.append(extra)
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await extra.connect()
+        assert refused.value.status == 503
+    finally:
+        for charger in chargers:
+            await charger.close()
+
+
 # Row 1: oversized frames and replies nobody asked for.
 
 
@@ -447,13 +460,7 @@ async def test_unapproved_connections_are_capped(
         charger = SimulatedCharger(ChargerConfig(charger_id=f"NEW-{n}"), f"ws://127.0.0.1:{port}")
         await charger.connect()
         chargers.append(charger)
-    extra = SimulatedCharger(ChargerConfig(charger_id="NEW-X"), f"ws://127.0.0.1:{port}")
-    chargers.append(extra)
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await extra.connect()
-    assert refused.value.status == 503
-    for charger in chargers:
-        await charger.close()
+    await assert_one_more_is_refused(port, chargers)
 
 
 # From the adversarial review after the fixes.
@@ -643,13 +650,7 @@ async def test_strangers_are_capped(
         await charger.connect()
         await charger.boot()
         await charger.close()
-    extra = SimulatedCharger(ChargerConfig(charger_id="NEW-X"), f"ws://127.0.0.1:{port}")
-    chargers.append(extra)
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await extra.connect()
-    assert refused.value.status == 503
-    for charger in chargers:
-        await charger.close()
+    await assert_one_more_is_refused(port, chargers)
 
 
 async def test_tracebacks_are_thinned_too(
