@@ -415,6 +415,11 @@ class Ledger:
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._gate = threading.Event()
+        self._gate.set()
+        self.commit_waiting = threading.Event()
+        """Set while a commit waits at hold_commits()."""
+        self._failure: sqlite3.Error | None = None
 
     async def open(self) -> None:
         """Start the writer thread and bring the schema up to date."""
@@ -518,6 +523,7 @@ class Ledger:
                     connection.execute("RELEASE op")
                 assert job.future is not None
                 outcomes.append((job.future, result, error))
+            self._before_commit()
             connection.execute("COMMIT")
         except sqlite3.Error as err:
             # The disk is full or the file is broken: nobody may believe their write landed.
@@ -531,6 +537,30 @@ class Ledger:
         # the loop's self-pipe in a burst, and a signal (SIGTERM) arriving then is lost.
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_settle, outcomes)
+
+    # Test hooks: hold commits back, or make the next one fail, to prove that nothing is
+    # answered before (or without) its commit. Nothing in the integration calls them.
+
+    def hold_commits(self) -> None:
+        """Commits wait (in the writer thread) until release_commits()."""
+        self._gate.clear()
+
+    def release_commits(self) -> None:
+        """Commits go on."""
+        self._gate.set()
+
+    def fail_next_commit(self, error: sqlite3.Error) -> None:
+        """The next group's commit raises this, as a full disk would."""
+        self._failure = error
+
+    def _before_commit(self) -> None:
+        if not self._gate.is_set():
+            self.commit_waiting.set()
+            self._gate.wait()
+            self.commit_waiting.clear()
+        if (failure := self._failure) is not None:
+            self._failure = None
+            raise failure
 
     def _resolve(
         self, future: asyncio.Future[Any], result: Any, error: BaseException | None
