@@ -268,6 +268,14 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             )
             return
         if ref is not None:
+            # The raw frame is part of what must be on disk before the answer: its own
+            # commit may have failed even where the handler's later writes did not.
+            assert ref.written is not None
+            try:
+                await ref.written
+            except LedgerError:
+                _LOGGER.exception("%s: %s not stored; not answering", self.id, message.action)
+                return
             central.watch(central.ledger.record_outcome(ref, "ok"))
         await self._send(CallResult(message.message_id, answer).to_json())
         # Follow-up work (`@after` handlers, as in the ocpp library) must not hold up the
