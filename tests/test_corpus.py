@@ -10,8 +10,6 @@ import json
 import re
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
-from jsonschema import Draft4Validator, FormatChecker
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ev_charging.const import (
@@ -40,8 +37,9 @@ from simulator import SimulatedCharger
 from simulator.__main__ import parse_args, run_replay
 from simulator.replay import Exchange, Recording, load, prepare, replay
 
-from .conftest import CALL_ERROR_CODES_16, ChargerFactory
+from .conftest import ChargerFactory
 from .helpers import enable_early, until
+from .official_schemas import CALL_ERROR_CODES_16, validator
 
 CORPUS = Path(__file__).parent / "corpus"
 PRICE_PER_KWH = "0.30"
@@ -282,29 +280,9 @@ async def assert_transactions(entry: MockConfigEntry, recording: Recording) -> N
 # The official schemas, as the ocpp package ships them.
 
 
-@cache
-def _validator(name: str) -> Draft4Validator:
-    schema = json.loads(files("ocpp.v16").joinpath("schemas", f"{name}.json").read_text())
-    return Draft4Validator(schema, format_checker=_FORMATS)
-
-
-_FORMATS = FormatChecker()
-
-
-def _is_date_time(value: object) -> bool:
-    """RFC 3339, as the schemas' date-time means: a date, a time and a zone."""
-    if not isinstance(value, str):
-        return True
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.tzinfo is not None and "T" in value
-
-
-_FORMATS.checks("date-time", raises=ValueError)(_is_date_time)
-
-
 def test_official_schemas_check_times() -> None:
     """The schema check is strict where the schemas are: a currentTime must carry its zone."""
-    heartbeat = _validator("HeartbeatResponse")
+    heartbeat = validator("HeartbeatResponse")
     assert not list(heartbeat.iter_errors({"currentTime": "2026-12-02T13:35:53.88+00:00"}))
     assert list(heartbeat.iter_errors({"currentTime": "2026-12-02T13:35:53"}))
     assert list(heartbeat.iter_errors({"currentTime": "yesterday"}))
@@ -323,9 +301,9 @@ def assert_central_frames_match_official_schemas(charger: SimulatedCharger) -> N
             continue
         match message:
             case [2, str(), str(action), dict(payload)]:
-                errors = _validator(action).iter_errors(payload)
+                errors = validator(action).iter_errors(payload)
             case [3, message_id, dict(payload)] if message_id in asked:
-                errors = _validator(f"{asked[message_id]}Response").iter_errors(payload)
+                errors = validator(f"{asked[message_id]}Response").iter_errors(payload)
             case [4, str(), str(code), str(), dict()] if code in CALL_ERROR_CODES_16:
                 errors = iter(())
             case _:

@@ -18,6 +18,7 @@ from custom_components.ev_charging.diagnostics import async_get_config_entry_dia
 
 from .conftest import ChargerFactory
 from .helpers import entity_state
+from .official_schemas import frame_problems
 
 STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
 
@@ -211,3 +212,19 @@ async def test_unstored_transaction_message_is_not_answered(
     assert "frame not handled" in caplog.text
     charger.frames.clear()
     assert (await charger.heartbeat())["currentTime"]
+
+
+def test_the_schema_oracle_fails_on_a_bad_frame() -> None:
+    """The check every test's frames go through catches what it must: a CALL against its
+    schema, an answer against its Response schema, and a frame that is no OCPP at all."""
+    good = [
+        ("sent", '[2,"1","Heartbeat",{}]'),
+        ("received", '[3,"1",{"currentTime":"2026-12-02T12:00:00+00:00"}]'),
+    ]
+    assert frame_problems(good) == []
+    assert frame_problems([("sent", '[2,"1","Authorize",{}]')])  # idTag missing
+    assert frame_problems(
+        [("sent", '[2,"1","Heartbeat",{}]'), ("received", '[3,"1",{"currentTime":"noon"}]')]
+    )
+    assert frame_problems([("received", '[3,"x"]')])
+    assert frame_problems([("received", '[4,"1","NoSuchCode","",{}]')])
