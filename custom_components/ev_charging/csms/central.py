@@ -57,7 +57,6 @@ _LOGGER = untrusted_logger(__name__)
 PENDING_RETRY_INTERVAL = 30
 # Charger configuration keys that bound the local authorization list.
 LIST_LIMIT_KEYS = ("LocalAuthListMaxLength", "SendLocalListMaxLength")
-FIRST = asyncio.FIRST_COMPLETED
 # Uptime is measured over this rolling window; older intervals are dropped from memory.
 UPTIME_WINDOW = timedelta(days=30)
 # Problem intervals are written in batches this often: a thousand chargers dropping at once
@@ -599,7 +598,9 @@ class CentralSystem:
         closed = asyncio.ensure_future(connection.closed.wait())
         try:
             # Over as soon as the socket is gone too: nothing is kept for a dead client.
-            done, _ = await asyncio.wait((booted, closed), timeout=bound, return_when=FIRST)
+            done, _ = await asyncio.wait(
+                (booted, closed), timeout=bound, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             booted.cancel()
             closed.cancel()
