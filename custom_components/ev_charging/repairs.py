@@ -63,11 +63,7 @@ class TrustFlow(_ConfirmFlow):
     ) -> RepairsFlowResult:
         """On submit every charger listed gets the tag list from now on."""
         central = self.entry.runtime_data.central
-        withheld = sorted(
-            charger.charger_id
-            for charger in central.chargers.values()
-            if charger.approved and not central.gets_tag_list(charger)
-        )
+        withheld = central.withheld_chargers()
         if user_input is not None:
             await central.trust(withheld)
             return self.async_create_entry(data={})

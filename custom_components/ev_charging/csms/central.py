@@ -338,6 +338,14 @@ class CentralSystem:
                 self.background(self.sync_local_list(charger))
         self._report_security()
 
+    def withheld_chargers(self) -> list[str]:
+        """Approved chargers that get no tag list (accepted automatically, no password)."""
+        return sorted(
+            charger.charger_id
+            for charger in self.chargers.values()
+            if charger.approved and not self.gets_tag_list(charger)
+        )
+
     def strangers(self) -> int:
         """Chargers known that no person approved and that have no password."""
         return sum(1 for charger in self.chargers.values() if not self.gets_tag_list(charger))
@@ -415,9 +423,7 @@ class CentralSystem:
         for connector in charger.connectors.values():
             if (lost_at := connector.lost_since) is None:
                 continue
-            if connector.transaction is None or connector.transaction.transaction_id != (
-                connector.lost_transaction_id
-            ):
+            if connector.lost_session is None:
                 # Its StopTransaction came after all, or a new session began meanwhile.
                 connector.lost_since = None
                 continue
@@ -431,10 +437,8 @@ class CentralSystem:
 
     async def _end_lost_session(self, charger: ChargerState, connector: ConnectorState) -> None:
         """End a session the charger forgot in a reboot at its last reading, for review."""
-        if (lost := connector.transaction) is None or (
-            lost.transaction_id != connector.lost_transaction_id
-        ):
-            return
+        if (lost := connector.lost_session) is None:
+            return  # its stop, or a new session, came meanwhile
         register = connector.register_raw_wh
         meter_stop = int(register) if register is not None else lost.meter_start_wh
         stopped_at = max(connector.register_at or lost.started_at, lost.started_at)
@@ -626,13 +630,7 @@ class CentralSystem:
                 if charger_id not in self.settings.password_hashes
             )
         )
-        self.listener.tag_list_withheld(
-            sorted(
-                charger.charger_id
-                for charger in self.chargers.values()
-                if charger.approved and not self.gets_tag_list(charger)
-            )
-        )
+        self.listener.tag_list_withheld(self.withheld_chargers())
 
     # What chargers tell us; called by ChargerConnection after validation.
 

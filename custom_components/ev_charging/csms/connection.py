@@ -138,11 +138,16 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         finally:
             self.closed.set()
 
-    def _alive(self) -> None:
-        """A websocket ping or pong: OCPP-J lets these stand in for Heartbeats."""
+    def _seen(self) -> datetime:
+        """The charger showed a sign of life now (returned): a frame, a ping or a pong."""
         now = self.central.now()
         self.charger.last_seen = now
         self.charger.health.message(now)
+        return now
+
+    def _alive(self) -> None:
+        """A websocket ping or pong: OCPP-J lets these stand in for Heartbeats."""
+        self._seen()
         self.central.check_health(self.charger)
 
     async def answers_ping(self, within: float) -> bool:
@@ -218,14 +223,10 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
 
     async def route_message(self, raw_msg: str) -> None:
         """Answer one frame as OCPP 1.6 requires; the connection survives anything."""
-        central, charger = self.central, self.charger
-        received_at = central.now()
-        charger.last_seen = received_at
-        charger.health.message(received_at)
         try:
-            await self._route(raw_msg, received_at)
+            await self._route(raw_msg, self._seen())
         finally:
-            central.check_health(charger)
+            self.central.check_health(self.charger)
 
     async def _route(self, raw_msg: str, received_at: datetime) -> None:
         central = self.central
@@ -257,9 +258,7 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             await self._send_error(message.message_id, message.action, err, ref)
             return
         except LedgerError:
-            # Not stored, so not answered: the charger times out and sends it again, whereas
-            # a CallError would make it give the message up.
-            _LOGGER.exception("%s: %s not stored; not answering", self.id, message.action)
+            self._not_stored(message.action)
             return
         except Exception:
             self._warn("bug", "%s: error while handling %s", self.id, message.action, error=True)
@@ -270,11 +269,7 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         if ref is not None:
             # The raw frame is part of what must be on disk before the answer: its own
             # commit may have failed even where the handler's later writes did not.
-            assert ref.written is not None
-            try:
-                await ref.written
-            except LedgerError:
-                _LOGGER.exception("%s: %s not stored; not answering", self.id, message.action)
+            if not await self._stored(ref, message.action):
                 return
             central.watch(central.ledger.record_outcome(ref, "ok"))
         await self._send(CallResult(message.message_id, answer).to_json())
@@ -323,15 +318,27 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         counts[error.code] = counts.get(error.code, 0) + 1
         if ref is not None:
             # The raw frame must be on disk before the charger hears the error and drops it.
-            assert ref.written is not None
-            try:
-                await ref.written
-            except LedgerError:
-                _LOGGER.exception("%s: %s not stored; not answering", self.id, action)
+            if not await self._stored(ref, action):
                 return
             self.central.watch(self.central.ledger.record_outcome(ref, error.code))
         frame = CallError(message_id, error.code, error.description, error.details or {})
         await self._send(frame.to_json())
+
+    async def _stored(self, ref: FrameRef, action: str | None) -> bool:
+        """Whether a raw frame's commit succeeded; if not, the message must go unanswered."""
+        assert ref.written is not None
+        try:
+            await ref.written
+        except LedgerError:
+            self._not_stored(action)
+            return False
+        return True
+
+    def _not_stored(self, action: str | None) -> None:
+        # Not stored, so not answered: the charger times out and sends it again, whereas a
+        # CallError would make it give the message up. A failing disk fails every frame:
+        # thinned like any other repeated error.
+        self._warn("not_stored", "%s: %s not stored; not answering", self.id, action, error=True)
 
     def _unreadable(self, raw: str, why: str) -> None:
         self.charger.unreadable_frames += 1

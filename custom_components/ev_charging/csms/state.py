@@ -101,6 +101,14 @@ class ConnectorState:
     """The transaction that reboot may have lost."""
 
     @property
+    def lost_session(self) -> TransactionRecord | None:
+        """The running session, if it is the one a reboot may have lost."""
+        session = self.transaction
+        if session is None or session.transaction_id != self.lost_transaction_id:
+            return None
+        return session
+
+    @property
     def energy_register_kwh(self) -> Decimal | None:
         """The lifetime energy register, kept monotonic across charger meter resets."""
         if self.register_raw_wh is None:
