@@ -4,14 +4,17 @@ import asyncio
 import shutil
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.ev_charging.const import CONF_REMOVE_KIOSK_KEY, DOMAIN
 
@@ -89,3 +92,10 @@ async def new_key(hass: HomeAssistant, entry: ConfigEntry) -> str:
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     return key
+
+
+async def later(hass: HomeAssistant, freezer: FrozenDateTimeFactory, **delta: float) -> None:
+    """Let time pass: Home Assistant's timers due by then run."""
+    freezer.tick(timedelta(**delta))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()

@@ -15,7 +15,6 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
     async_mock_service,
 )
 
@@ -30,7 +29,7 @@ from simulator.__main__ import parse_args
 from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
-from .helpers import enable_early, entity_state, until, use_blueprint
+from .helpers import enable_early, entity_state, later, until, use_blueprint
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -53,13 +52,6 @@ async def health_entities(hass: HomeAssistant, init_integration: MockConfigEntry
     """Every health entity of CP-1 enabled (most are disabled by default)."""
     for platform, unique_ids in HEALTH_ENTITIES.items():
         enable_early(hass, init_integration, platform, *unique_ids)
-
-
-async def later(hass: HomeAssistant, freezer: FrozenDateTimeFactory, **delta: float) -> None:
-    """Let time pass: Home Assistant's timers due by then run."""
-    freezer.tick(timedelta(**delta))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
 
 
 class ProblemWatch:

@@ -14,7 +14,6 @@ from homeassistant.util import dt as dt_util
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.ev_charging.const import (
@@ -27,7 +26,7 @@ from custom_components.ev_charging.csms.commands import CommandError
 from simulator.charger import SILENT
 
 from .conftest import ChargerFactory
-from .helpers import enable_early, entity_state, until
+from .helpers import enable_early, entity_state, later, until
 from .test_billing import add_tariff, bill_of, set_vat
 
 T0 = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -259,13 +258,6 @@ async def test_fault_attributes_follow_the_frame_that_changed_them(
         "antenna",
     )
     assert entity_state(hass, "sensor", "CP-1|last_fault").state == "WeakSignal"
-
-
-async def later(hass: HomeAssistant, freezer: FrozenDateTimeFactory, **delta: float) -> None:
-    """Let time pass: Home Assistant's timers due by then run."""
-    freezer.tick(timedelta(**delta))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
 
 
 async def test_offline_detection_uses_the_interval_the_charger_has(
