@@ -16,10 +16,8 @@ the way out (also on Ctrl-C, SIGTERM or an error).
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import math
-import signal
 import sqlite3
 import sys
 import time
@@ -119,10 +117,6 @@ class Run:
         return (self.rss_end_kib - self.rss_zero_kib) / self.load.chargers
 
 
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 async def measure(
     load: Load, pid: int, args: argparse.Namespace, name: str
 ) -> tuple[LoadResult, float]:
@@ -130,17 +124,17 @@ async def measure(
 
     Returns the load's figures and the CPU seconds the server process used in the window.
     """
-    say(f"{name}: {load.n} chargers connecting over {load.ramp:g} s")
+    ha.say(f"{name}: {load.n} chargers connecting over {load.ramp:g} s")
     await load.start()
     if not await load.wait_ready(load.ramp + args.ready_timeout):
-        say(
+        ha.say(
             f"{name}: only {len(load.ready)}/{load.n} chargers charging "
             f"{load.ramp + args.ready_timeout:.0f} s after the start; measuring anyway"
         )
     else:
-        say(f"{name}: all charging after {load.all_ready_s:.1f} s; warming up {args.warmup:g} s")
+        ha.say(f"{name}: all charging after {load.all_ready_s:.1f} s; warming up {args.warmup:g} s")
     await asyncio.sleep(args.warmup)
-    say(f"{name}: {len(load.ready)}/{load.n} chargers charging; measuring {args.duration:g} s")
+    ha.say(f"{name}: {len(load.ready)}/{load.n} chargers charging; measuring {args.duration:g} s")
     cpu0, split0, threads0 = proc.cpu_seconds(pid), proc.cpu_split(pid), proc.thread_cpu(pid)
     load.begin_window()
     await asyncio.sleep(args.duration)
@@ -173,14 +167,14 @@ async def run_hass(
     name = f"run {number}"
     process = ha.HassProcess(config, f"run{number}")
     api = ha.HassApi(config)
-    say(f"{name}: starting Home Assistant, {len(expected)} ev_charging entities expected")
+    ha.say(f"{name}: starting Home Assistant, {len(expected)} ev_charging entities expected")
     process.start()
     try:
         port_task = asyncio.create_task(asyncio.to_thread(process.wait_ocpp_port))
         entities_at = await api.wait_entities(expected, process.pid) if expected else None
         running_at = await api.wait_running(process.pid)
         port_s = await port_task
-        say(
+        ha.say(
             f"{name}: OCPP port open after {port_s:.1f} s, RUNNING after "
             f"{running_at - process.started_at:.1f} s; entry {await api.entry_state()}"
         )
@@ -214,9 +208,9 @@ async def run_hass(
             registered = await api.integration_entities()
             live = sorted(await api.live_states(set(registered)))
         finally:
-            say(f"{name}: stopping the chargers (ending their transactions)")
+            ha.say(f"{name}: stopping the chargers (ending their transactions)")
             await load.stop()
-        say(f"{name}: stopping Home Assistant")
+        ha.say(f"{name}: stopping Home Assistant")
     finally:
         await api.close()
         await asyncio.to_thread(process.stop)
@@ -239,7 +233,7 @@ async def run_hass(
 
 async def run_bare(args: argparse.Namespace, workdir: Path) -> Run:
     port = proc.free_port()
-    say(f"run 3: starting the bare server on port {port}")
+    ha.say(f"run 3: starting the bare server on port {port}")
     popen = ha.spawn(
         [
             sys.executable,
@@ -531,7 +525,7 @@ async def main(args: argparse.Namespace) -> None:
     config = ha.HassConfig.create(
         workdir / "config", recorder=args.recorder, heartbeat_interval=HEARTBEAT_INTERVAL
     )
-    say(f"config dir and logs: {workdir}")
+    ha.say(f"config dir and logs: {workdir}")
     runs: list[Run] = []
     logs: list[tuple[str, ha.LogSummary]] = []
 
@@ -547,21 +541,9 @@ async def main(args: argparse.Namespace) -> None:
     print_report(args, workdir, runs, logs)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def cli() -> None:
     args = parse_args()
-    atexit.register(ha.stop_all_started)
-    # SIGTERM ends the bench as Ctrl-C does: through the finally blocks that stop processes.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        asyncio.run(main(args))
-    except KeyboardInterrupt:
-        say("interrupted; stopping what the bench started")
-        ha.stop_all_started()
-        sys.exit(130)
+    ha.run_bench(main(args))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A Home Assistant for the benchmark: its config dir, its process, its REST API, its log."""
 
 import asyncio
+import atexit
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,6 +322,28 @@ def stop_all_started() -> None:
     for popen in _started:
         if popen.poll() is None:
             stop_process(popen, 30)
+
+
+def say(message: str) -> None:
+    """A progress line on stderr, with the time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_bench(main: Coroutine[Any, Any, None]) -> None:
+    """Run a bench; Ctrl-C and SIGTERM end it through its own clean-up, and whatever it
+    started is stopped on the way out in any case."""
+    atexit.register(stop_all_started)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        say("interrupted; stopping what the bench started")
+        stop_all_started()
+        sys.exit(130)
 
 
 def spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:

@@ -23,14 +23,12 @@ asserted (exit 0). Every process started is stopped on the way out, also on Ctrl
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import json
 import logging
 import math
 import re
 import secrets
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -344,7 +342,7 @@ async def measure(
     windows = []
     for name, rows in (("baseline", []), ("flood", args.rows)):
         duration = args.duration if rows else args.baseline
-        say(f"{name}: {duration:g} s" + (f", rows {', '.join(rows)} at once" if rows else ""))
+        ha.say(f"{name}: {duration:g} s" + (f", rows {', '.join(rows)} at once" if rows else ""))
         out, plan_file = workdir / f"{name}.json", workdir / f"{name}.plan.json"
         rate = args.page_rate if "13" in rows else 0.0
         plan_file.write_text(json.dumps({**plan, "rows": rows, "page_rate": rate,
@@ -371,7 +369,7 @@ async def measure(
         outcome.cpu = {k: cpu[k] - cpu0[k] for k in watched}
         if not rows:
             outcome.snaps.append(Snap.take(process, load))
-    say(f"flood over; {GRACE:g} s for its after-effects")
+    ha.say(f"flood over; {GRACE:g} s for its after-effects")
     for _tick in range(int(GRACE * 2)):
         outcome.peak_kib = max(outcome.peak_kib, proc.rss_kib(process.pid))
         await asyncio.sleep(0.5)
@@ -436,7 +434,7 @@ async def main(args: argparse.Namespace) -> None:
     process, api = ha.HassProcess(config, "hass"), ha.HassApi(config)
     url = f"ws://127.0.0.1:{config.ocpp_port}"
     load = Load(url, args.chargers, args.interval, args.ramp, "BENCH")
-    say(f"config dir and logs: {workdir}")
+    ha.say(f"config dir and logs: {workdir}")
     async with contextlib.AsyncExitStack() as stack:  # stops all of it, in reverse order
         process.start()
         stack.push_async_callback(asyncio.to_thread, process.stop)
@@ -447,15 +445,15 @@ async def main(args: argparse.Namespace) -> None:
         stack.push_async_callback(asyncio.to_thread, ha.stop_process, kiosk)
         # The honest chargers log in with passwords (security profile 1), given before they
         # first connect: at most 50 chargers nobody vouched for get in, the attackers' ids.
-        say(f"kiosk at {kiosk_url}; passwords for {args.chargers} honest chargers")
+        ha.say(f"kiosk at {kiosk_url}; passwords for {args.chargers} honest chargers")
         for charger_id in map(load.charger_id, range(args.chargers)):
             answer = {"charger_id": charger_id, "remove_password": False}
             load.passwords[charger_id] = await _shown_once(api, "password", answer, "password")
-        say(f"{args.chargers} honest chargers connecting")
+        ha.say(f"{args.chargers} honest chargers connecting")
         await load.start()
         stack.push_async_callback(load.stop)
         if not await load.wait_ready(args.ramp + args.ready_timeout):
-            say(f"only {len(load.ready)}/{args.chargers} charging; measuring anyway")
+            ha.say(f"only {len(load.ready)}/{args.chargers} charging; measuring anyway")
         await asyncio.sleep(args.warmup)
         plan = {
             "port": config.ocpp_port, "attackers": args.attackers, "oversized": args.oversized,
@@ -468,10 +466,6 @@ async def main(args: argparse.Namespace) -> None:
     print_log(process.log_path, outcome.results[1].window_epoch[0], outcome.snaps[2].at)
     print(f"\nLedger, left by the attackers: {attacker_rows(config.path / 'ev_charging.db')}")
     print(f"Config dir and logs: {workdir}")
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def print_report(args: argparse.Namespace, workdir: Path, outcome: Outcome) -> None:
@@ -548,10 +542,6 @@ def print_report(args: argparse.Namespace, workdir: Path, outcome: Outcome) -> N
     print(f"  the kiosk's log: {workdir / 'kiosk.log'}")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def cli() -> None:
     args = parse_args()
     if args.serve_kiosk is not None:
@@ -564,15 +554,7 @@ def cli() -> None:
         plan["secret"] = settings["EV_CHARGING_STRIPE_WEBHOOK_SECRET"]
         Path(plan["out"]).write_text(json.dumps(asyncio.run(run_attack(plan))))
         return
-    atexit.register(ha.stop_all_started)
-    # SIGTERM ends the bench as Ctrl-C does: through the exit stack that stops processes.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        asyncio.run(main(args))
-    except KeyboardInterrupt:
-        say("interrupted; stopping what the bench started")
-        ha.stop_all_started()
-        sys.exit(130)
+    ha.run_bench(main(args))
 
 
 if __name__ == "__main__":
