@@ -184,9 +184,7 @@ class Cashier:
     async def _rebuild(self, record: BillRecord, transaction: TransactionRecord) -> None:
         tariff = Tariff.from_json(record.tariff)
         open_bill = self._open(transaction, record.account, tariff)
-        open_bill.idle = _idle_from_json(record.idle_clock, tariff.idle_grace)
-        open_bill.idle.unseen = self._unseen_of(transaction.charger_id)
-        open_bill.idle.last_event = max(open_bill.idle.last_event, transaction.started_at)
+        open_bill.idle = self._idle_clock(transaction, tariff.idle_grace, record.idle_clock)
         open_bill.payment_reference = record.payment_reference
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
         open_bill.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
@@ -196,10 +194,19 @@ class Cashier:
             open_bill.idle.transaction_stopped = True
         open_bill.flags |= set(record.flags) & {REPEATED_STOP, PRICED_WHILE_DOWN, FOREIGN_READINGS}
 
-    def _by_now(self, at: datetime) -> datetime:
-        """A charger's timestamp for idle time: never later than now. Idle fees run on real
-        time; a clock in the future (or a forged year 9999) must not bill the years between."""
-        return min(at, self.now())
+    def _idle_clock(
+        self,
+        transaction: TransactionRecord,
+        grace: timedelta,
+        stored: Mapping[str, object] | None = None,
+    ) -> IdleClock:
+        """A session's idle clock (new, or as checkpointed), on real time, leaving out when
+        its charger could not be seen, nothing counted before the session started."""
+        idle = IdleClock(grace) if stored is None else _idle_from_json(stored, grace)
+        idle.clock = self.now
+        idle.unseen = self._unseen_of(transaction.charger_id)
+        idle.last_event = max(idle.last_event, transaction.started_at)
+        return idle
 
     def charger_seen(self, charger_id: str, connected: bool, at: datetime) -> None:
         """A charger connected or went: while it is gone, its sessions accrue no idle time."""
@@ -290,7 +297,7 @@ class Cashier:
         if (previous := self.open.get(self._by_connector.get(key, -1))) is not None:
             # The connector never reported Available in between: the earlier car left when
             # this session began, so its bill is final now.
-            previous.idle.status("Available", self._by_now(transaction.started_at))
+            previous.idle.status("Available", transaction.started_at)
             if previous.stop is None:
                 previous.flags.add(NEVER_STOPPED)
             await self._finish(previous)
@@ -334,7 +341,7 @@ class Cashier:
         open_bill.pricer.add(_points(readings))
         for reading in readings:
             if reading.power_w is not None:
-                open_bill.idle.power(reading.power_w / _THOUSAND, self._by_now(reading.timestamp))
+                open_bill.idle.power(reading.power_w / _THOUSAND, reading.timestamp)
         return self._queue_checkpoint(open_bill)[2]
 
     async def status(self, charger_id: str, connector_id: int, status: str, at: datetime) -> None:
@@ -342,7 +349,7 @@ class Cashier:
         transaction_id = self._by_connector.get((charger_id, connector_id))
         if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
             return
-        open_bill.idle.status(status, self._by_now(at))
+        open_bill.idle.status(status, at)
         if open_bill.idle.unplugged_at is not None and open_bill.stop is not None:
             await self._finish(open_bill)
         else:
@@ -384,10 +391,10 @@ class Cashier:
         elif transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
             open_bill.stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
             open_bill.pricer.add([open_bill.stop])
-            open_bill.idle.stopped(self._by_now(transaction.stopped_at))
+            open_bill.idle.stopped(transaction.stopped_at)
             if transaction.stop_reason == EV_DISCONNECTED:
                 # The car left at the stop: no idle time after it, whatever comes later.
-                open_bill.idle.end(self._by_now(transaction.stopped_at))
+                open_bill.idle.end(transaction.stopped_at)
         if open_bill.idle.unplugged_at is not None:
             await self._finish(open_bill)
         else:
@@ -430,11 +437,7 @@ class Cashier:
                     transaction.charger_id, self.settings.max_power_kw
                 ),
             ),
-            IdleClock(
-                tariff.idle_grace,
-                unseen=self._unseen_of(transaction.charger_id),
-                last_event=transaction.started_at,
-            ),
+            self._idle_clock(transaction, tariff.idle_grace),
         )
 
     def _open(
@@ -545,8 +548,7 @@ class Cashier:
     ) -> None:
         """The real stop of a session closed by the next one: price it up to meterStop."""
         late = self._new_bill(transaction, record.account, Tariff.from_json(record.tariff))
-        late.idle = _idle_from_json(record.idle_clock, late.pricer.tariff.idle_grace)
-        late.idle.unseen = self._unseen_of(transaction.charger_id)
+        late.idle = self._idle_clock(transaction, late.pricer.tariff.idle_grace, record.idle_clock)
         readings = await self.ledger.load_meter_readings(transaction.transaction_id)
         late.pricer.add(_points(r for r in readings if _belongs(r, transaction)))
         late.stop = stop

@@ -13,7 +13,7 @@ Assistant was down): a charger replaying sessions it queued offline would otherw
 whole outage as idle time. The bill says when such time was left out.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,6 +52,8 @@ class IdleClock:
     """The latest moment applied (the session's start to begin with): a status or reading
     dated before it (a late one, or a clock back in 1970) changes nothing, and a stop or
     unplugging dated before it counts from it."""
+    clock: Callable[[], datetime] | None = None
+    """Now: no moment a charger states counts as later than it."""
     left_out_unseen: bool = False
     """Idle time of an ended stretch fell while the charger could not be seen: not counted."""
 
@@ -59,6 +61,7 @@ class IdleClock:
         """A StatusNotification of the session's connector."""
         if self.unplugged_at is not None:
             return
+        at = self._capped(at)
         if status == "Available" or (status in _OUT_OF_ORDER and self.transaction_stopped):
             self.end(at)  # however late it is dated, the car has left by now
             return
@@ -77,6 +80,7 @@ class IdleClock:
 
     def power(self, kilowatts: Decimal, at: datetime) -> None:
         """A power reading of the session's connector."""
+        at = self._capped(at)
         if self.unplugged_at is not None or self.held_by_charger or not self._in_order(at):
             return
         if kilowatts > IDLE_POWER_KW:
@@ -86,7 +90,7 @@ class IdleClock:
 
     def stopped(self, at: datetime) -> None:
         """StopTransaction: nothing is drawn from now on."""
-        at = max(at, self.last_event)
+        at = max(self._capped(at), self.last_event)
         self.last_event = at
         self.held_by_charger = False
         self.has_drawn = True  # after the stop nothing is drawn, whatever came before
@@ -98,10 +102,15 @@ class IdleClock:
 
     def end(self, at: datetime) -> None:
         """Unplugged (or kept by a charger out of order or gone): the idle time is final."""
-        at = max(at, self.last_event)
+        at = max(self._capped(at), self.last_event)
         self.last_event = at
         self._drawing(at)
         self.unplugged_at = at
+
+    def _capped(self, at: datetime) -> datetime:
+        # Idle fees run on real time: a clock in the future (or a forged year) must not bill
+        # the years between.
+        return at if self.clock is None else min(at, self.clock())
 
     def _in_order(self, at: datetime) -> bool:
         if at < self.last_event:
