@@ -96,9 +96,7 @@ class HassConfig:
         cls, path: Path, *, recorder: bool = False, heartbeat_interval: int = 60
     ) -> HassConfig:
         """Write a fresh config into ``path`` (which must not exist yet)."""
-        http_port, ocpp_port = proc.free_port(), proc.free_port()
-        while ocpp_port == http_port:
-            ocpp_port = proc.free_port()
+        http_port, ocpp_port = proc.free_ports(2)
         storage = path / ".storage"
         storage.mkdir(parents=True)
         extra = "\nrecorder:\n  commit_interval: 5\n" if recorder else ""

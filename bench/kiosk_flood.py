@@ -32,7 +32,7 @@ from kiosk.config import read_settings_file
 
 from .hass import REPO, spawn, stop_process
 from .load import percentile
-from .proc import cpu_seconds, free_port
+from .proc import cpu_seconds, free_ports
 
 API = "/api/ev_charging/kiosk/v1"
 PRICE = {
@@ -231,7 +231,7 @@ async def _wait_healthy(url: str, within: float) -> None:
 
 async def run_own(args: argparse.Namespace) -> None:
     """Start the stand-in and the kiosk, measure, stop both."""
-    ha_port, kiosk_port = free_port(), free_port()
+    ha_port, kiosk_port = free_ports(2)
     secret = f"whsec_{secrets.token_urlsafe(24)}"
     with tempfile.TemporaryDirectory(prefix="kiosk-flood-") as directory:
         settings = Path(directory) / "kiosk.env"

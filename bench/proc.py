@@ -1,5 +1,6 @@
 """What /proc tells about a process: CPU time and resident memory; plus free ports."""
 
+import contextlib
 import os
 import re
 import socket
@@ -64,11 +65,22 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct TCP ports on 127.0.0.1 that nothing listens on right now.
+
+    The probes stay bound until all are taken: one at a time, the system may
+    hand the same port out twice.
+    """
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def port_open(host: str, port: int) -> bool:

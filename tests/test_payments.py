@@ -4,7 +4,6 @@ the real integration in Home Assistant, and the simulator charging."""
 import asyncio
 import contextlib
 import re
-import socket
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -24,6 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bench.proc import free_ports
 from custom_components.ev_charging.const import (
     CONF_IDLE_FEE,
     CONF_IDLE_GRACE,
@@ -46,13 +46,6 @@ from .test_kiosk_api import eventually
 
 API_KEY = "sk_test_kiosk"
 WEBHOOK_SECRET = "whsec_test_kiosk"
-
-
-def free_port() -> int:
-    """Another free loopback port (the integration's OCPP server has the `port` fixture's)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -168,8 +161,8 @@ async def site(
 @contextlib.asynccontextmanager
 async def open_site(kiosk_config: KioskConfig, tmp_path: Path) -> AsyncIterator[Site]:
     """The kiosk and a fake Stripe serving on loopback ports, until the end of the block."""
-    kiosk_url = f"http://127.0.0.1:{free_port()}"
-    stripe_port = free_port()
+    kiosk_port, stripe_port = free_ports(2)
+    kiosk_url = f"http://127.0.0.1:{kiosk_port}"
     fake = FakeStripe(
         api_key=API_KEY,
         webhook_secret=WEBHOOK_SECRET,
