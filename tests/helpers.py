@@ -32,7 +32,7 @@ def entity_state(hass: HomeAssistant, platform: str, unique_id: str) -> State:
 WAIT_SECONDS = 60.0
 
 
-def _wall_clock() -> float:
+def wall_clock() -> float:
     """Seconds on the machine's monotonic clock, which time-travel fixtures do not move."""
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
@@ -43,9 +43,9 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     Bounded by wall-clock time, not by event-loop turns (a loop waiting on an fsync turns
     slowly) nor by the test's clock (tests that freeze it use this too).
     """
-    give_up = _wall_clock() + WAIT_SECONDS
+    give_up = wall_clock() + WAIT_SECONDS
     while not condition():
-        if _wall_clock() > give_up:
+        if wall_clock() > give_up:
             raise AssertionError(f"never happened within {WAIT_SECONDS:g} s: {what}")
         # Let ready callbacks run; now and then yield to I/O for a moment.
         await asyncio.sleep(0)

@@ -28,7 +28,7 @@ from custom_components.ev_charging.csms.security import password_matches
 from custom_components.ev_charging.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import ChargerFactory
-from .helpers import new_key, until
+from .helpers import WAIT_SECONDS, new_key, until, wall_clock
 from .test_billing import add_tariff, set_vat
 
 API = "/api/ev_charging/kiosk/v1"
@@ -292,15 +292,16 @@ async def test_two_guests_at_once_get_one_hold(
     assert [name for name, _ in charger.received_calls].count("ReserveNow") == 1
 
 
-async def eventually(
-    condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 20
-) -> None:
-    """Poll while the simulator charges in real time (its meter interval is a second here)."""
-    for _ in range(int(seconds / 0.05)):
-        if await condition():
-            return
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll while the simulator charges in real time (its meter interval is a second here).
+
+    Bounded by wall-clock time, as `until` is.
+    """
+    give_up = wall_clock() + WAIT_SECONDS
+    while not await condition():
+        if wall_clock() > give_up:
+            raise AssertionError(f"never happened within {WAIT_SECONDS:g} s: {what}")
         await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture
