@@ -420,6 +420,10 @@ class Ledger:
         self.commit_waiting = threading.Event()
         """Set while a commit waits at hold_commits()."""
         self._failure: sqlite3.Error | None = None
+        self._touching: str | None = None
+        self._written: set[str] = set()
+        self.group_limit = MAX_GROUP
+        """Operations committed together at most (a test may make it 1)."""
 
     async def open(self) -> None:
         """Start the writer thread and bring the schema up to date."""
@@ -499,7 +503,7 @@ class Ledger:
         while job is not None and not job.alone:
             group.append(job)
             job = None
-            if len(group) < MAX_GROUP:
+            if len(group) < self.group_limit:
                 with contextlib.suppress(queue.Empty):
                     job = self._queue.get_nowait()
         if group:
@@ -512,6 +516,9 @@ class Ledger:
 
     def _commit_group(self, connection: sqlite3.Connection, group: list[_Job]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._written.clear()
+        if self._touching is not None:
+            connection.set_authorizer(self._note_write)
         try:
             connection.execute("BEGIN IMMEDIATE")
             for job in group:
@@ -540,20 +547,36 @@ class Ledger:
 
     # Test hooks: hold commits back, or make the next one fail, to prove that nothing is
     # answered before (or without) its commit. Nothing in the integration calls them.
+    # With `touching`, only a commit that writes that table is held or failed: with
+    # group_limit 1 a test reaches one write of a handler, not whichever came first.
 
-    def hold_commits(self) -> None:
-        """Commits wait (in the writer thread) until release_commits()."""
+    def hold_commits(self, touching: str | None = None) -> None:
+        """Commits (of groups writing `touching`) wait in the writer thread until released."""
+        self._touching = touching
         self._gate.clear()
 
     def release_commits(self) -> None:
         """Commits go on."""
         self._gate.set()
 
-    def fail_next_commit(self, error: sqlite3.Error) -> None:
-        """The next group's commit raises this, as a full disk would."""
+    def fail_next_commit(self, error: sqlite3.Error, touching: str | None = None) -> None:
+        """The next group's commit (writing `touching`) raises this, as a full disk would."""
+        self._touching = touching
         self._failure = error
 
+    @property
+    def failure_pending(self) -> bool:
+        """Whether the failure fail_next_commit() armed has not happened yet."""
+        return self._failure is not None
+
+    def _note_write(self, action: int, table: str | None, *_: object) -> int:
+        if action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE):
+            self._written.add(table or "")
+        return sqlite3.SQLITE_OK
+
     def _before_commit(self) -> None:
+        if self._touching is not None and self._touching not in self._written:
+            return
         if not self._gate.is_set():
             self.commit_waiting.set()
             self._gate.wait()
