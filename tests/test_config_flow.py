@@ -1,8 +1,10 @@
 """Config, reconfigure, options and charger-approval flows."""
 
+import json
 import re
 import socket
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -32,12 +34,35 @@ from custom_components.ev_charging.const import (
 from .conftest import ChargerFactory, occupied
 from .helpers import entity_state, until
 
+TRANSLATIONS = Path(__file__).parent.parent / "custom_components/ev_charging/translations"
+
+
+def strings_of(tree: object) -> list[str]:
+    """Every string in a translation file."""
+    if isinstance(tree, dict):
+        return [text for value in tree.values() for text in strings_of(value)]
+    return [tree] if isinstance(tree, str) else []
+
+
+def test_translations_carry_no_tags() -> None:
+    """The frontend formats translations as ICU messages, where `<name>` is a tag it drops:
+    `ws://<host>:<port>` reached users as `ws://:/`. Such text goes in placeholders."""
+    for file in TRANSLATIONS.glob("*.json"):
+        for text in strings_of(json.loads(file.read_text())):
+            assert not re.search(r"<[A-Za-z/][^>]*>", text), f"{file.name}: {text[:80]}"
+
 
 async def test_user_flow_creates_entry(hass: HomeAssistant, port: int) -> None:
     """The user picks address, port, heartbeat and approval policy; the server starts."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
+    # The charger URL the first step shows comes as a placeholder, whole.
+    description = json.loads((TRANSLATIONS / "en.json").read_text())["config"]["step"]["user"][
+        "description"
+    ]
+    shown = description.format(**result["description_placeholders"])
+    assert "ws://<home-assistant-host>:<port>/<charger-id>" in shown
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {

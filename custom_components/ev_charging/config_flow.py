@@ -92,6 +92,8 @@ from .id_tags import clean_tag_data, form_schema, title_of
 from .tariffs import clean_tariff_data, tariff_choices
 from .tariffs import form_schema as tariff_form_schema
 
+# Shown in the first step: where a charger points its backend URL.
+CHARGER_URL_PATTERN = "ws://<home-assistant-host>:<port>/<charger-id>"
 PORT_SELECTOR = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
 
@@ -205,6 +207,8 @@ class EvChargingConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
+            # Angle brackets in a translation are HTML to the frontend, which strips them.
+            description_placeholders={"charger_url": CHARGER_URL_PATTERN},
         )
 
     async def async_step_reconfigure(
