@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import probatio as vol
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigSubentry
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import ServiceValidationError
@@ -36,7 +36,7 @@ from .const import (
     SUBENTRY_ID_TAG,
 )
 from .csms.authorization import MAX_TAG_LENGTH, tag_key
-from .runtime import id_tag_from_data
+from .runtime import EvChargingConfigEntry, id_tag_from_data
 
 ATTR_CHARGERS = "chargers"
 
@@ -61,7 +61,7 @@ def parse_expiry(value: str | datetime) -> str:
 
 
 async def form_schema(
-    hass: HomeAssistant, entry: ConfigEntry, current: Mapping[str, Any]
+    hass: HomeAssistant, entry: EvChargingConfigEntry, current: Mapping[str, Any]
 ) -> vol.Schema:
     """The form adding or editing one tag."""
     users = [
@@ -159,7 +159,7 @@ SET_ID_TAG_SCHEMA = vol.Schema(
 REMOVE_ID_TAG_SCHEMA = vol.Schema({vol.Required(CONF_ID_TAG): cv.string})
 
 
-def account_id(entry: ConfigEntry, name_or_id: str) -> str:
+def account_id(entry: EvChargingConfigEntry, name_or_id: str) -> str:
     """An account's id from its id or its name (case-insensitive)."""
     for account in entry.get_subentries_of_type(SUBENTRY_ACCOUNT):
         if name_or_id == account.subentry_id or account.title.casefold() == name_or_id.casefold():
@@ -171,14 +171,14 @@ def account_id(entry: ConfigEntry, name_or_id: str) -> str:
     )
 
 
-def loaded_entry(hass: HomeAssistant) -> ConfigEntry:
+def loaded_entry(hass: HomeAssistant) -> EvChargingConfigEntry:
     for entry in hass.config_entries.async_entries(DOMAIN):
         if entry.state is ConfigEntryState.LOADED:
             return entry
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
 
 
-def _find(entry: ConfigEntry, id_tag: str) -> ConfigSubentry | None:
+def _find(entry: EvChargingConfigEntry, id_tag: str) -> ConfigSubentry | None:
     key = tag_key(id_tag)
     return next(
         (s for s in entry.get_subentries_of_type(SUBENTRY_ID_TAG) if s.unique_id == key), None

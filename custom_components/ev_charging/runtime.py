@@ -160,7 +160,7 @@ def _minutes(options: Mapping[str, Any], key: str, default: timedelta) -> timede
     return timedelta(minutes=float(options[key])) if key in options else default
 
 
-def settings_from_entry(hass: HomeAssistant, entry: ConfigEntry) -> CentralSettings:
+def settings_from_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> CentralSettings:
     """The central system's live settings from the entry's options, ID tags and tariffs."""
     options = entry.options
     chargers: Mapping[str, Mapping[str, Any]] = options.get(CONF_CHARGERS, {})
@@ -206,7 +206,7 @@ ISSUE_REVIEW = "sessions_need_review"
 ISSUE_TAG_LIST_WITHHELD = "tag_list_withheld"
 
 
-async def async_update_review_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+async def async_update_review_issue(hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:
     """A fixable repair issue while sessions wait for review; the fix marks them reviewed."""
     reviews = await entry.runtime_data.ledger.open_reviews()
     if not reviews:
@@ -232,7 +232,7 @@ def device_identifier(charger_id: str) -> tuple[str, str]:
 class HomeAssistantListener:
     """Turns the central system's news into devices, entities and discovery flows."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:
         self.hass = hass
         self.entry = entry
         self.health = HealthReports(hass, entry.entry_id)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import probatio as vol
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -24,6 +23,7 @@ from .billing.statements import NO_ACCOUNT, Statement
 from .const import DOMAIN, GUEST_ACCOUNT, SUBENTRY_ACCOUNT
 from .csms.signed_values import load_signed
 from .id_tags import account_id, loaded_entry
+from .runtime import EvChargingConfigEntry
 
 EVENT_STATEMENT_READY = f"{DOMAIN}_statement_ready"
 STATEMENTS_DIR = ("ev_charging", "statements")
@@ -50,14 +50,18 @@ def month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def account_names(entry: ConfigEntry) -> dict[str, str]:
+def account_names(entry: EvChargingConfigEntry) -> dict[str, str]:
     """Account id -> name, the kiosk's guest account included."""
     names = {a.subentry_id: a.title for a in entry.get_subentries_of_type(SUBENTRY_ACCOUNT)}
     return names | {GUEST_ACCOUNT: "Guests"}
 
 
 async def statement(
-    hass: HomeAssistant, entry: ConfigEntry, start: datetime, end: datetime, account: str | None
+    hass: HomeAssistant,
+    entry: EvChargingConfigEntry,
+    start: datetime,
+    end: datetime,
+    account: str | None,
 ) -> Statement:
     """The statement of a period, from the ledger's final bills."""
     ledger = entry.runtime_data.ledger
@@ -103,7 +107,7 @@ def write_files(directory: Path, statement_: Statement) -> dict[str, str]:
 
 
 async def async_write_month(
-    hass: HomeAssistant, entry: ConfigEntry, in_month: datetime
+    hass: HomeAssistant, entry: EvChargingConfigEntry, in_month: datetime
 ) -> dict[str, Any]:
     """Write the statement files of the month a moment is in, and announce them with an event."""
     start, end = month_bounds(f"{in_month:%Y-%m}", in_month)
@@ -121,7 +125,9 @@ async def async_write_month(
 
 
 @callback
-def async_schedule_month_end(hass: HomeAssistant, entry: ConfigEntry) -> Callable[[], None]:
+def async_schedule_month_end(
+    hass: HomeAssistant, entry: EvChargingConfigEntry
+) -> Callable[[], None]:
     """At the start of every month, write the month that just ended; returns the cancel."""
     cancel: Callable[[], None] = lambda: None  # noqa: E731
 

@@ -18,7 +18,6 @@ from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
     get_last_statistics,
 )
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import UnitOfEnergy
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_change
@@ -28,6 +27,7 @@ from homeassistant.util import slugify
 
 from .billing.usage import HourlyUsage, hourly_usage
 from .const import DOMAIN
+from .runtime import EvChargingConfigEntry
 from .statements import account_names
 
 # An hour is added to the statistics this long after it ended (late meter values).
@@ -44,7 +44,7 @@ def statistic_id(account: str | None, kind: str) -> str:
 
 
 async def async_add_usage_statistics(
-    hass: HomeAssistant, entry: ConfigEntry, now: datetime
+    hass: HomeAssistant, entry: EvChargingConfigEntry, now: datetime
 ) -> None:
     """Add every finished hour not yet in the statistics, per account."""
     ledger = entry.runtime_data.ledger
@@ -132,7 +132,9 @@ def _add(
 
 
 @callback
-def async_track_usage_statistics(hass: HomeAssistant, entry: ConfigEntry) -> Callable[[], None]:
+def async_track_usage_statistics(
+    hass: HomeAssistant, entry: EvChargingConfigEntry
+) -> Callable[[], None]:
     """Add finished hours every hour (when the recorder runs); returns the cancel."""
     if "recorder" not in hass.config.components:
         return lambda: None
