@@ -3,10 +3,12 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from .conftest import ChargerFactory
 from .helpers import entity_state, until
@@ -115,3 +117,28 @@ async def test_last_session_energy_survives_a_restart(
     await charger.heartbeat()
     await hass.async_block_till_done()
     assert Decimal(entity_state(hass, "sensor", "CP-1|1|session_energy").state) == Decimal("4.2")
+
+
+async def test_no_timer_writes_to_the_ledger_once_it_is_closed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Home Assistant cancels an entry's async_on_unload timers only after unloading it:
+    timers that write to the ledger stop before it closes, or one firing in between (seen
+    on a slow machine) raised 'the ledger is closed'."""
+    ledger = init_integration.runtime_data.ledger
+    close = ledger.close
+
+    async def close_then_time_passes() -> None:
+        await close()
+        # A week at once: every periodic job of the entry would be due now.
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(days=7))
+        await hass.async_block_till_done()
+
+    monkeypatch.setattr(ledger, "close", close_then_time_passes)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert "the ledger is closed" not in caplog.text
+    assert "Error doing job" not in caplog.text

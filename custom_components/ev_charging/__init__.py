@@ -97,21 +97,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
     entry.runtime_data = data = EvChargingData(ledger, central)
     await central.cashier.open_book(month_bounds(None, dt_util.utcnow())[0])
     data.unfollow_prices = async_follow_price_sensors(hass, central)
-    entry.async_on_unload(lambda: data.unfollow_prices())
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    stop_first = data.before_ledger_closes.append
+    stop_first(lambda: data.unfollow_prices())
+    stop_first(entry.add_update_listener(_async_options_updated))
 
     async def prune_frames(now: datetime) -> None:
         await ledger.prune_frames(now - RAW_FRAME_RETENTION)
 
-    entry.async_on_unload(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
-    entry.async_on_unload(async_schedule_month_end(hass, entry))
-    entry.async_on_unload(async_track_usage_statistics(hass, entry))
+    stop_first(async_track_time_interval(hass, prune_frames, PRUNE_INTERVAL))
+    stop_first(async_schedule_month_end(hass, entry))
+    stop_first(async_track_usage_statistics(hass, entry))
 
     async def core_config_updated(event: Event) -> None:
         # Tariffs read time-of-use bands in Home Assistant's time zone, in its currency.
         await _async_options_updated(hass, entry)
 
-    entry.async_on_unload(hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, core_config_updated))
+    stop_first(hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, core_config_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Sessions flagged before a restart still wait for review.
     await async_update_review_issue(hass, entry)
@@ -122,7 +123,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         for charger in central.chargers.values():
             charger.notify()
 
-    entry.async_on_unload(async_track_time_interval(hass, alive, ALIVE_INTERVAL))
+    stop_first(async_track_time_interval(hass, alive, ALIVE_INTERVAL))
     async_register_kiosk_api(hass)
     # Problems from before the restart: their timers and repair issues.
     for charger in central.chargers.values():
@@ -145,6 +146,8 @@ async def _tls_context(hass: HomeAssistant, entry: EvChargingConfigEntry) -> ssl
 
 async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:
     """Stop the central system (sockets closed, port freed) and close the ledger."""
+    for stop in entry.runtime_data.before_ledger_closes:
+        stop()
     # Chargers first: none may be approved, and get entities, while the platforms go away.
     await entry.runtime_data.central.stop()
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

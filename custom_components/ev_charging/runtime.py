@@ -1,7 +1,7 @@
 """Runtime data of a config entry and the glue from the central system to Home Assistant."""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -76,6 +76,9 @@ class EvChargingData:
     central: CentralSystem
     unfollow_prices: Callable[[], None] = lambda: None
     """Stops following the dynamic tariffs' price sensors."""
+    before_ledger_closes: list[Callable[[], None]] = field(default_factory=list)
+    """Stops the timers and listeners that write to the ledger. Home Assistant runs an
+    entry's async_on_unload callbacks only after async_unload_entry, which closes it."""
 
 
 type EvChargingConfigEntry = ConfigEntry[EvChargingData]
