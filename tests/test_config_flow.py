@@ -7,8 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.config_entries import (
+    SOURCE_INTEGRATION_DISCOVERY,
+    SOURCE_USER,
+    ConfigEntryState,
+)
+from homeassistant.const import CONF_HOST, CONF_NAME, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -19,20 +23,27 @@ from custom_components.ev_charging.const import (
     CONF_CHARGER_ID,
     CONF_CHARGER_MAX_POWER_KW,
     CONF_CHARGERS,
+    CONF_ELECTRICITY_PRICE,
     CONF_FREE_CHARGING,
     CONF_HEARTBEAT_INTERVAL,
     CONF_KEEP_CONFIGURATION,
     CONF_LENIENT,
     CONF_PING_INTERVAL,
+    CONF_PRICE_PER_KWH,
+    CONF_PRICES_INCLUDE_VAT,
     CONF_REMOTE_ID_TAG,
     CONF_REPLACE_CONNECTION,
     CONF_START_TRANSACTION_DELAY,
+    CONF_TARIFF,
     CONF_UNKNOWN_TAGS,
+    CONF_VAT_PERCENT,
     DOMAIN,
+    SUBENTRY_ACCOUNT,
 )
 
 from .conftest import ChargerFactory, occupied
 from .helpers import entity_state, until
+from .test_billing import add_tariff
 
 TRANSLATIONS = Path(__file__).parent.parent / "custom_components/ev_charging/translations"
 
@@ -323,3 +334,91 @@ async def test_charger_options_need_a_running_central_system(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "not_loaded"
+
+
+async def test_billing_options_refuse_amounts_that_are_not_numbers(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A VAT rate or electricity price that is not a number is a form error on that field."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "billing"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_PRICES_INCLUDE_VAT: True, CONF_VAT_PERCENT: "twenty", CONF_ELECTRICITY_PRICE: "x"},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {
+        CONF_VAT_PERCENT: "invalid_amount",
+        CONF_ELECTRICITY_PRICE: "invalid_amount",
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_PRICES_INCLUDE_VAT: True, CONF_VAT_PERCENT: "21", CONF_ELECTRICITY_PRICE: "0.25"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_VAT_PERCENT] == "21"
+
+
+async def test_password_options_need_a_running_central_system(
+    hass: HomeAssistant, config_entry: MockConfigEntry, port: int
+) -> None:
+    """While the entry waits to retry, the password step says why it cannot be shown."""
+    await set_up_with_port_taken(hass, config_entry, port)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "not_loaded")
+
+
+async def test_approval_needs_a_running_central_system(
+    hass: HomeAssistant, config_entry: MockConfigEntry, port: int
+) -> None:
+    """A charger found while the central system was up, approved once it is not: the flow
+    says so rather than failing."""
+    await set_up_with_port_taken(hass, config_entry, port)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data={CONF_CHARGER_ID: "CP-NEW"},
+    )
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "not_loaded")
+
+
+async def test_account_and_charger_take_a_tariff(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """An account (a resident) and a charger can each be given their own tariff."""
+    tariff_id = await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_ACCOUNT), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Unit 4", CONF_TARIFF: tariff_id}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    [account] = init_integration.get_subentries_of_type(SUBENTRY_ACCOUNT)
+    assert dict(account.data) == {CONF_NAME: "Unit 4", CONF_TARIFF: tariff_id}
+
+    await make_charger("CP-1")
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "charger"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_CHARGER_ID: "CP-1"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_PING_INTERVAL: 0,
+            CONF_START_TRANSACTION_DELAY: 0,
+            CONF_LENIENT: False,
+            CONF_REPLACE_CONNECTION: False,
+            CONF_TARIFF: tariff_id,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_CHARGERS]["CP-1"][CONF_TARIFF] == tariff_id

@@ -254,3 +254,27 @@ def test_issue_sums_up_many_chargers() -> None:
     ids = [f"CP-{n:02d}" for n in range(12)]
     assert _list_some(ids) == ", ".join(ids[:10]) + " and 2 more"
     assert _list_some(ids[:3]) == "CP-00, CP-01, CP-02"
+
+
+async def test_flow_takes_a_usable_certificate(
+    hass: HomeAssistant, port: int, tmp_path: Path
+) -> None:
+    """A certificate and key that load are kept in the entry; the server speaks wss://."""
+    cert_path, key_path = await hass.async_add_executor_job(make_certificate, tmp_path)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: port,
+            "heartbeat_interval": 60,
+            "auto_accept": True,
+            CONF_SSL_CERTIFICATE: str(cert_path),
+            CONF_SSL_KEY: str(key_path),
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SSL_CERTIFICATE] == str(cert_path)
+    assert result["data"][CONF_SSL_KEY] == str(key_path)
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(result["result"].entry_id)

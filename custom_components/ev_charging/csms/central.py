@@ -43,6 +43,7 @@ from .payloads import (
     by_moment,
     or_else,
     register_wh,
+    reservation_id_of,
     times_thousand,
     timestamp_of,
     transaction_id_of,
@@ -897,7 +898,7 @@ class CentralSystem:
             payload["id_tag"],
             register_wh(payload["meter_start"]),
             started_at,
-            payload.get("reservation_id"),
+            reservation_id_of(payload.get("reservation_id")),
         )
         connector = self._connector(charger, connector_id)
         connector.transaction = transaction

@@ -20,8 +20,17 @@ MAX_REGISTER_WH = 10**15
 def transaction_id_of(value: int | None) -> int | None:
     """A transactionId a charger sent: ours are 32-bit, but anything SQLite can hold is kept
     (a charger's own ids from elsewhere); beyond that it is refused."""
+    return _stored_integer(value, "transactionId")
+
+
+def reservation_id_of(value: int | None) -> int | None:
+    """A reservationId a charger sent with StartTransaction: kept if SQLite can hold it."""
+    return _stored_integer(value, "reservationId")
+
+
+def _stored_integer(value: int | None, name: str) -> int | None:
     if value is not None and abs(value) >= 2**63:
-        raise PropertyConstraintViolationError(description="transactionId is out of range")
+        raise PropertyConstraintViolationError(description=f"{name} is out of range")
     return value
 
 
