@@ -1,6 +1,7 @@
 """Stripe's API for one test account, in memory: Checkout Sessions, PaymentIntents, webhooks."""
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -18,6 +19,9 @@ from urllib.parse import parse_qsl
 import stripe
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from aiohttp.typedefs import Handler
+
+from . import access
+from .journal import Fault, Logged
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ _SESSION_CREATE: dict[str, Spec] = {
     **_EXPAND,
 }
 _CAPTURE: dict[str, Spec] = {"amount_to_capture": int, **_EXPAND}
+_UPDATE_INTENT: dict[str, Spec] = {"metadata": dict, "description": str, **_EXPAND}
+_LIST: dict[str, Spec] = {"limit": int, **_EXPAND}
 _CANCEL: dict[str, Spec] = {"cancellation_reason": str, **_EXPAND}
 
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60  # Checkout's allowed expires_at window
@@ -205,6 +211,11 @@ class FakeStripe:
         self._captures: Counter[str] = Counter()  # captures carried out, per payment intent
         self.requests: Counter[str] = Counter()
         """Requests received, by "METHOD /path" (a test counts the kiosk's API calls)."""
+        self.log: list[Logged] = []
+        """Every API request in order, with its idempotency key and answer."""
+        self.account = "acct_fake"
+        self._restricted: dict[str, frozenset[str]] = {}
+        self._faults: list[Fault] = []
 
     def app(self) -> web.Application:
         """The aiohttp application serving the API and the hosted payment page."""
@@ -215,8 +226,10 @@ class FakeStripe:
                 web.get("/v1/checkout/sessions/{id}", self._retrieve_session),
                 web.post("/v1/checkout/sessions/{id}/expire", self._expire_session),
                 web.get("/v1/payment_intents/{id}", self._retrieve_intent),
+                web.post("/v1/payment_intents/{id}", self._update_intent),
                 web.post("/v1/payment_intents/{id}/capture", self._capture),
                 web.post("/v1/payment_intents/{id}/cancel", self._cancel),
+                web.get("/v1/charges", self._list_charges),
                 web.get("/pay/{id}", self._checkout_page),
                 web.post("/pay/{id}", self._checkout_pay),
                 web.get("/pay/{id}/back", self._checkout_back),
@@ -247,6 +260,16 @@ class FakeStripe:
     def captures(self, intent_id: str) -> int:
         """How many times money was taken for a PaymentIntent (replays do not count)."""
         return self._captures[intent_id]
+
+    def restricted_key(self, key: str, permissions: Iterable[str]) -> None:
+        """Accept a restricted key (rk_...) with these permissions (rak_charge_read, ...)."""
+        self._restricted[key] = frozenset(permissions)
+
+    def fail_next(self, pattern: str, *, after: bool = False) -> None:
+        """Answer the next API request matching `pattern` ("METHOD /path", a regex searched)
+        with a 500, and replay that 500 to its idempotency key as Stripe does; `after`: carry
+        the request out first (the money moved, the answer says it failed)."""
+        self._faults.append(Fault(re.compile(pattern), after))
 
     def pay(self, session_id: str, email: str = "guest@example.org") -> Json:
         """Pay an open session as the guest does on the hosted page; the new PaymentIntent."""
@@ -386,6 +409,8 @@ class FakeStripe:
                 else:
                     response = _page(err.status, err.reason, _para(err.reason))
             _LOGGER.info("%s %s -> %d", request.method, request.path_qs, response.status)
+            if api:
+                self._journal(request, response)
             await response.prepare(request)
             await response.write_eof()
             return response
@@ -393,20 +418,56 @@ class FakeStripe:
             if _SENT in request:
                 request[_SENT].set_result(None)
 
+    def _journal(self, request: web.Request, response: web.StreamResponse) -> None:
+        body = response.body if isinstance(response, web.Response) else None
+        try:
+            answer = json.loads(body) if isinstance(body, bytes) else None
+        except ValueError:
+            answer = None
+        self.log.append(
+            Logged(
+                request.method,
+                request.path,
+                request.headers.get("Idempotency-Key"),
+                request.get(_PARAMS, {}),
+                response.status,
+                answer,
+                response.headers.get("Idempotent-Replayed") == "true",
+            )
+        )
+
+    def _check_permissions(self, key: str, request: web.Request, params: Json) -> None:
+        permissions = self._restricted.get(key)
+        if permissions is None:  # the secret key can do anything
+            return
+        expand = params.get("expand", {})
+        fields = list(expand.values()) if isinstance(expand, dict) else []
+        for permission in access.needed(request.method, request.path, fields):
+            if not access.granted(permissions, permission):
+                raise StripeError(403, access.refusal_message(key, permission, self.account))
+
+    def _fault(self, request: web.Request) -> Fault | None:
+        for fault in self._faults:
+            if fault.matches(request.method, request.path):
+                self._faults.remove(fault)
+                return fault
+        return None
+
     async def _call_api(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
-        if auth != f"Bearer {self.api_key}":
-            given = auth.removeprefix("Bearer ").strip()
+        given = auth.removeprefix("Bearer ").strip()
+        if auth != f"Bearer {self.api_key}" and given not in self._restricted:
             masked = given[:8] + "*" * max(len(given) - 12, 0) + given[-4:]
             message = f"Invalid API Key provided: {masked}" if given else "No API key provided."
             raise StripeError(401, message)
         raw = await request.text() if request.method == "POST" else request.rel_url.raw_query_string
         params = request[_PARAMS] = unflatten(parse_qsl(raw, keep_blank_values=True))
+        self._check_permissions(given, request, params)
         key = request.headers.get("Idempotency-Key")
         if request.method != "POST" or not key:
-            return await handler(request)
+            return await self._carry_out(request, handler)
         fingerprint = (request.path, params)
-        if (saved := self._idempotent.get((self.api_key, key))) is not None:
+        if (saved := self._idempotent.get((given, key))) is not None:
             if saved[0] != fingerprint:
                 raise StripeError(
                     400,
@@ -416,19 +477,33 @@ class FakeStripe:
                     kind="idempotency_error",
                 )
             headers = {"Idempotent-Replayed": "true", "Idempotency-Key": key}
+            if saved[1] >= 500:
+                headers["Stripe-Should-Retry"] = "false"  # the same key answers the same
             return web.Response(
                 body=saved[2], status=saved[1], content_type="application/json", headers=headers
             )
         try:
-            response = await handler(request)
+            response = await self._carry_out(request, handler)
         except ParamError:
             raise
         except StripeError as err:
             response = err.response()
         assert isinstance(response, web.Response)
         assert isinstance(response.body, bytes)
-        self._idempotent[self.api_key, key] = (fingerprint, response.status, response.body)
+        self._idempotent[given, key] = (fingerprint, response.status, response.body)
         return response
+
+    async def _carry_out(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The request handled, unless a test made it fail (before or after its effect)."""
+        fault = self._fault(request)
+        if fault is not None and fault.after:
+            with contextlib.suppress(StripeError):
+                await handler(request)
+        if fault is None:
+            return await handler(request)
+        error = StripeError(500, "An unknown error occurred", kind="api_error").response()
+        error.headers["Stripe-Should-Retry"] = "false"
+        return error
 
     # The API.
 
@@ -509,6 +584,27 @@ class FakeStripe:
     async def _retrieve_intent(self, request: web.Request) -> web.Response:
         p = _coerce(request[_PARAMS], _EXPAND, "")
         return self._reply(self._get(request.match_info["id"], "payment_intent"), p)
+
+    async def _update_intent(self, request: web.Request) -> web.Response:
+        p = _coerce(request[_PARAMS], _UPDATE_INTENT, "")
+        intent = self._get(request.match_info["id"], "payment_intent")
+        self._render(intent, p.get("expand", []))
+        if "metadata" in p:
+            intent["metadata"] = {**intent["metadata"], **p["metadata"]}
+        if "description" in p:
+            intent["description"] = p["description"]
+        return self._reply(intent, p)
+
+    async def _list_charges(self, request: web.Request) -> web.Response:
+        p = _coerce(request[_PARAMS], _LIST, "")
+        limit = p.get("limit", 10)
+        if not 1 <= limit <= 100:
+            raise ParamError("Invalid limit: must be between 1 and 100", "limit")
+        charges = [o for o in self._objects.values() if o["object"] == "charge"][::-1]
+        data = [self._render(charge, p.get("expand", [])) for charge in charges[:limit]]
+        return web.json_response(
+            {"object": "list", "data": data, "has_more": len(charges) > limit, "url": "/v1/charges"}
+        )
 
     async def _capture(self, request: web.Request) -> web.Response:
         p = _coerce(request[_PARAMS], _CAPTURE, "")

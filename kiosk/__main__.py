@@ -9,7 +9,7 @@ from pathlib import Path
 import voluptuous as vol
 from aiohttp import web
 
-from .app import create_app, server_options
+from .app import StartRefused, create_app, server_options
 from .config import KioskConfig, read_settings_file
 
 
@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"kiosk: cannot read {args.config}: {err.strerror}")
     except vol.Invalid as err:
         sys.exit(f"kiosk: bad settings: {err}")
-    web.run_app(create_app(config), port=config.port, **server_options(config))
+    try:
+        web.run_app(create_app(config), port=config.port, **server_options(config))
+    except StartRefused as err:
+        sys.exit(f"kiosk: not started: {err}")
 
 
 if __name__ == "__main__":

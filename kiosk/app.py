@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .bridge import BridgeError, IntegrationBridge
 from .config import KioskConfig, StripeSettings
+from .currencies import hold_problem
 from .guard import client_address, same_origin, security_headers
 from .ids import connector_number, valid_charger_id, valid_connector_number, valid_payment_id
 from .limits import COOLING_DOWN, TOO_MANY_HOLDS, HoldLimiter
@@ -31,7 +32,7 @@ from .pages import (
 from .payments import UNKNOWN_CONNECTOR, NotPayable, PaymentDesk
 from .qr import QrCodes
 from .store import CHECKOUT, PaymentStore
-from .stripe_gateway import StripeGateway, verified_event
+from .stripe_gateway import MissingPermission, StripeGateway, verified_event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ WEBHOOK_PATH = "/stripe/webhook"
 PAGE_CONNECTIONS = 20
 
 routes = web.RouteTableDef()
+
+
+class StartRefused(Exception):
+    """The kiosk cannot take payments as set up (the message says why); it does not start."""
 
 
 class ServerOptions(TypedDict):
@@ -97,6 +102,8 @@ async def _payments(
 ) -> AsyncIterator[None]:
     """The payment desk with its own HTTP session (to Home Assistant and to Stripe)."""
     async with aiohttp.ClientSession() as session:
+        gateway = StripeGateway(settings.api_key, settings.api_base, session)
+        await _check_payments(gateway, app[BRIDGE], config)
         store = PaymentStore(config.database)
         await store.open()
         app[STORE] = store
@@ -104,7 +111,7 @@ async def _payments(
         app[DESK] = desk = PaymentDesk(
             store,
             IntegrationBridge(session, config.ha_url, config.kiosk_key),
-            StripeGateway(settings.api_key, settings.api_base, session),
+            gateway,
             hold=config.hold,
             public_url=config.public_url,
             site_name=config.site_name,
@@ -117,6 +124,30 @@ async def _payments(
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciling
             await store.close()
+
+
+async def _check_payments(
+    gateway: StripeGateway, bridge: IntegrationBridge, config: KioskConfig
+) -> None:
+    """Refuse to start (StartRefused) with a Stripe key that cannot do what the kiosk needs, or
+    a hold Stripe cannot take in a currency the integration's tariffs charge in."""
+    try:
+        await gateway.check_access()
+    except MissingPermission as err:
+        raise StartRefused(str(err)) from err
+    except stripe.AuthenticationError as err:
+        raise StartRefused(f"Stripe refused the API key: {err.user_message}") from err
+    except stripe.StripeError as err:  # Stripe not reachable now: the first payment tells
+        _LOGGER.warning("The Stripe key's permissions were not checked: %s", err)
+    try:
+        connectors = await bridge.connectors()
+    except BridgeError as err:  # checked again at each payment
+        _LOGGER.warning("The hold was not checked against the tariffs' currencies: %s", err)
+        return
+    currencies = {found["price"]["currency"] for found in connectors if found.get("price")}
+    for currency in sorted(currencies):
+        if (problem := hold_problem(config.hold, currency)) is not None:
+            raise StartRefused(f"EV_CHARGING_KIOSK_HOLD: {problem}")
 
 
 async def _reconcile(desk: PaymentDesk, every: float) -> None:

@@ -52,7 +52,8 @@ SCHEMA = vol.Schema(
         vol.Optional("EV_CHARGING_KIOSK_DATABASE", default="kiosk.sqlite3"): vol.All(
             str, vol.Length(min=1)
         ),
-        # A restricted key is enough: write access to Checkout Sessions and PaymentIntents.
+        # A restricted key is enough: write on Checkout Sessions and PaymentIntents, read on
+        # Charges (checked at start: stripe_gateway.NEEDED_PERMISSIONS).
         vol.Inclusive("EV_CHARGING_STRIPE_API_KEY", "stripe"): vol.Match(
             r"^(sk|rk)_(test|live)_\S+$", msg="a Stripe secret or restricted key (sk_/rk_)"
         ),

@@ -2,8 +2,8 @@
 integration, each recorded in the kiosk's database before it is taken.
 
 "Never charged twice" rests on the store: a capture is recorded (CAPTURING, with its amount)
-before it is sent, every later attempt re-sends that same capture with the same idempotency
-key, and nothing leaves CAPTURING but to CAPTURED.
+before it is sent, and re-sent with the same idempotency key until Stripe confirms that the
+intent is still uncaptured (settling.py); nothing leaves CAPTURING but to CAPTURED.
 
 "Never charged for energy that cannot have been delivered" rests on the bill's flags: a bill
 the integration flagged as impossible (REVIEW_FLAGS) is not captured, and not released either:
@@ -22,11 +22,12 @@ from typing import Any
 import stripe
 
 from .bridge import BridgeError, IntegrationBridge
+from .currencies import capture_units, exponent, hold_problem
+from .settling import HoldSettler
 from .store import (
     AUTHORISED,
     CANCELLED,
     CANCELLING,
-    CAPTURED,
     CAPTURING,
     CHARGING,
     CHECKOUT,
@@ -36,7 +37,15 @@ from .store import (
     Payment,
     PaymentStore,
 )
-from .stripe_gateway import StripeGateway, minor_units
+from .stripe_gateway import StripeGateway
+from .watch import (
+    DEFAULT_HOLD_LIFE,
+    GIVE_UP_AFTER,
+    LAST_CHANCE,
+    ORPHAN_AFTER,
+    STOP_BEFORE,
+    PaymentWatch,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,35 +53,10 @@ _LOGGER = logging.getLogger(__name__)
 # the connector stays held a little longer than the guest can pay.
 CHECKOUT_TIME = timedelta(minutes=31)
 HOLD_MINUTES = 35
-# A card hold is settled well before the network drops it: a session still running is stopped
-# this long before, and whatever it cost so far is taken at the last chance.
-STOP_BEFORE = timedelta(hours=12)
-LAST_CHANCE = timedelta(hours=1)
-# Where a card gives no capture_before, online card holds last about 7 days.
-DEFAULT_HOLD_LIFE = timedelta(days=7)
-# A payment whose Checkout Session never got stored (the kiosk stopped in between) is let go;
-# Stripe's client may retry a slow create for a few minutes before that.
-ORPHAN_AFTER = timedelta(minutes=10)
-# A paid session whose charger fails is settled after a while (and stopped, when the charger
-# is back at the latest), by (charger offline, any energy delivered): without energy the hold
-# is released, with energy what it cost is taken. A connector Faulted or Unavailable on a
-# charger in touch delivers nothing more: soon. An offline charger may go on charging and
-# report later (OCPP 1.6 chargers queue their messages): later.
-GIVE_UP_AFTER = {
-    (False, False): timedelta(minutes=2),
-    (False, True): timedelta(minutes=30),
-    (True, False): timedelta(minutes=30),
-    (True, True): timedelta(hours=1),
-}
-OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
 # A bill with these flags claims energy the connector cannot have delivered, or readings no
 # meter can show (a broken meter, or a charger that is not what it claims): a person looks
 # before any money is taken.
 REVIEW_FLAGS = frozenset({"implausible_energy", "absurd_reading"})
-# An open Checkout is looked up at Stripe at most this often per payment: page views (each
-# session page reloads itself every 5 s, and anyone with its address can reload it) are not
-# Stripe API calls. The webhook, and reconciliation, see to the rest.
-CHECKOUT_LOOKUP_EVERY = timedelta(seconds=10)
 UNKNOWN_CONNECTOR = "unknown_connector"
 """Not a connector the integration offers guests (gone, or a charger the owner does not
 trust)."""
@@ -110,8 +94,8 @@ class PaymentDesk:
         # One step at a time per payment (webhook, page view, reconciliation); a lock lives
         # only while someone uses it, so page views of made-up addresses leave nothing behind.
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._out_of_order_since: dict[str, datetime] = {}
-        self._checkout_looked_up: dict[str, datetime] = {}
+        self._watch = PaymentWatch()
+        self._settler = HoldSettler(store, gateway, self._release_hold)
 
     @contextlib.asynccontextmanager
     async def _locked(self, payment_id: str) -> AsyncIterator[None]:
@@ -142,6 +126,9 @@ class PaymentDesk:
                 raise NotPayable("no_tariff")
             if connector["state"] != "available":
                 raise NotPayable("not_available")
+            if (problem := hold_problem(self._hold, connector["price"]["currency"])) is not None:
+                _LOGGER.error("No card payment at %s/%s: %s", charger_id, connector_id, problem)
+                raise NotPayable("payment_unavailable")
             hold = await self._bridge.hold(charger_id, connector_id, HOLD_MINUTES)
         except BridgeError as err:
             raise NotPayable("not_available" if err.refused else "unreachable") from err
@@ -278,9 +265,9 @@ class PaymentDesk:
         elif payment.state == CHARGING:
             return await self._follow_session(payment)
         elif payment.state == CAPTURING:
-            await self._send_capture(payment)
+            await self._settler.capture(payment)
         elif payment.state == CANCELLING:
-            await self._send_cancel(payment)
+            await self._settler.cancel(payment)
         return None
 
     async def _follow_checkout(self, payment: Payment) -> None:
@@ -293,7 +280,7 @@ class PaymentDesk:
                     payment, "The payment could not be opened; nothing was charged."
                 )
             return
-        if not self._may_look_up(payment.payment_id, now):
+        if not self._watch.may_look_up(payment.payment_id, now):
             return
         status, intent_id = await self._gateway.checkout(payment.checkout_id)
         if status == "complete":
@@ -304,21 +291,6 @@ class PaymentDesk:
             and await self._gateway.expire_checkout(payment.checkout_id)
         ):
             await self._release(payment, "The payment timed out; nothing was charged.")
-
-    def _may_look_up(self, payment_id: str, now: datetime) -> bool:
-        """Whether the payment's Checkout may be looked up at Stripe now (once every
-        CHECKOUT_LOOKUP_EVERY); counted when asked, so a failing look-up is not retried at
-        every page view either."""
-        looked_up = self._checkout_looked_up
-        last = looked_up.get(payment_id)
-        if last is not None and last <= now < last + CHECKOUT_LOOKUP_EVERY:
-            return False
-        # Only payments in Checkout are here, and only for a few seconds each.
-        for other, at in list(looked_up.items()):
-            if not at <= now < at + CHECKOUT_LOOKUP_EVERY:
-                del looked_up[other]
-        looked_up[payment_id] = now
-        return True
 
     async def _release(self, payment: Payment, note: str) -> None:
         """No money was held: let the connector go."""
@@ -396,25 +368,39 @@ class PaymentDesk:
         """A running session: settle it once its bill is final, when its charger fails, or
         as the card hold runs out."""
         assert payment.guest_session_id is not None
-        session = await self._bridge.session(payment.guest_session_id)
+        # The deadline first: a hold about to lapse is settled even without Home Assistant.
+        now = self._now()
+        deadline = payment.capture_before or payment.created_at + DEFAULT_HOLD_LIFE
+        try:
+            session = await self._bridge.session(payment.guest_session_id)
+        except BridgeError as err:
+            if now < deadline - LAST_CHANCE:
+                raise
+            _LOGGER.warning(
+                "Payment %s: the card hold ends soon and Home Assistant does not answer (%s):"
+                " settling what it last said",
+                payment.payment_id,
+                err,
+            )
+            await self._settle_last_seen(payment)
+            return None
         energy = Decimal(session["energy_kwh"] or 0)
         cost = Decimal(session["cost"] or 0)
         flags = REVIEW_FLAGS.intersection(session.get("flags") or ())
+        await self._saw(payment, energy, cost, flags)
         if session["state"] == "cancelled":
             await self._cancel(payment, "No car started charging; nothing was charged.")
             return session
         if session["final"]:
             await self._settle(payment, energy, cost, flags)
             return session
-        now = self._now()
-        deadline = payment.capture_before or payment.created_at + DEFAULT_HOLD_LIFE
         if now >= deadline - STOP_BEFORE:
             _LOGGER.warning("Payment %s: the card hold ends soon: stopping", payment.payment_id)
             await self._stop_if_running(payment, session)
             if now >= deadline - LAST_CHANCE:
                 await self._settle(payment, energy, cost, flags)
             return session
-        since = self._out_of_order(payment, session, now)
+        since = self._watch.out_of_order_since(payment.payment_id, session, now)
         offline = not session["charger_online"]
         if since is not None and now - since >= GIVE_UP_AFTER[offline, energy > 0]:
             await self._stop_if_running(payment, session)
@@ -431,15 +417,21 @@ class PaymentDesk:
                 )
         return session
 
-    def _out_of_order(
-        self, payment: Payment, session: dict[str, Any], now: datetime
-    ) -> datetime | None:
-        """Since when the session's charger is offline or its connector Faulted or Unavailable
-        (as this kiosk has seen it); None while it is fine."""
-        if session["charger_online"] and session["connector_status"] not in OUT_OF_ORDER:
-            self._out_of_order_since.pop(payment.payment_id, None)
-            return None
-        return self._out_of_order_since.setdefault(payment.payment_id, now)
+    async def _saw(
+        self, payment: Payment, energy: Decimal, cost: Decimal, flags: frozenset[str]
+    ) -> None:
+        """Keep what Home Assistant said (written only when it changed)."""
+        if self._watch.changed(payment.payment_id, (energy, cost, flags)):
+            await self._store.saw(payment.payment_id, energy, cost, flags)
+
+    async def _settle_last_seen(self, payment: Payment) -> None:
+        """Take what Home Assistant last said the session cost; release the hold if it never
+        said any energy was delivered."""
+        seen = await self._store.last_seen(payment.payment_id)
+        if seen is None or (seen.energy_kwh <= 0 and not seen.flags):
+            await self._cancel(payment, "No energy was delivered; nothing was charged.")
+        else:
+            await self._settle(payment, seen.energy_kwh, seen.cost, seen.flags)
 
     async def _stop_if_running(self, payment: Payment, session: dict[str, Any]) -> None:
         """Ask the integration to stop the session; a charger that cannot take the stop now
@@ -466,8 +458,10 @@ class PaymentDesk:
                 cost,
                 payment.hold_amount,
             )
-        amount = min(cost, payment.hold_amount)
-        if energy <= 0 or minor_units(amount, payment.currency) <= 0:
+        # What Stripe can take: the cost rounded down to the currency's step (settling.py).
+        units = capture_units(min(cost, payment.hold_amount), payment.currency)
+        amount = Decimal(units).scaleb(-exponent(payment.currency))
+        if energy <= 0 or units <= 0:
             await self._cancel(
                 payment,
                 "No energy was delivered; nothing was charged.",
@@ -484,8 +478,8 @@ class PaymentDesk:
             cost=cost,
         )
         if capturing is not None:
-            self._out_of_order_since.pop(payment.payment_id, None)
-            await self._send_capture(capturing)
+            self._watch.forget(payment.payment_id)
+            await self._settler.capture(capturing)
 
     async def _hold_for_review(
         self, payment: Payment, energy: Decimal, cost: Decimal, flags: frozenset[str]
@@ -503,7 +497,7 @@ class PaymentDesk:
         )
         if held is None:
             return
-        self._out_of_order_since.pop(payment.payment_id, None)
+        self._watch.forget(payment.payment_id)
         _LOGGER.warning(
             "Payment %s: the bill of %s/%s is flagged (%s): not captured; PaymentIntent %s"
             " stays held for the owner to capture or cancel in Stripe before %s",
@@ -515,63 +509,11 @@ class PaymentDesk:
             "its hold ends" if payment.capture_before is None else payment.capture_before,
         )
 
-    async def _send_capture(self, payment: Payment) -> None:
-        """Send the recorded capture (again, with the same idempotency key, after a failure)."""
-        assert payment.intent_id is not None
-        assert payment.captured is not None
-        amount = minor_units(payment.captured, payment.currency)
-        try:
-            authorisation = await self._gateway.capture(
-                payment.intent_id, amount, payment.payment_id
-            )
-        except stripe.InvalidRequestError:
-            # Captured already (an answer lost) or the hold is gone: Stripe's state decides.
-            authorisation = await self._gateway.authorisation(payment.intent_id)
-        if authorisation.status == "succeeded":
-            if authorisation.amount_received != amount:
-                _LOGGER.error(
-                    "Payment %s: Stripe took %s, not %s",
-                    payment.payment_id,
-                    authorisation.amount_received,
-                    amount,
-                )
-            await self._store.advance(payment.payment_id, (CAPTURING,), CAPTURED)
-            _LOGGER.info("Payment %s: captured %s", payment.payment_id, payment.captured)
-        elif authorisation.status == "requires_capture":
-            _LOGGER.error(
-                "Payment %s: Stripe refused to capture %s; trying again later",
-                payment.payment_id,
-                amount,
-            )
-        elif authorisation.status == "canceled":
-            _LOGGER.error("Payment %s: the card hold ended before capture", payment.payment_id)
-            await self._store.advance(
-                payment.payment_id,
-                (CAPTURING,),
-                CANCELLED,
-                note="The card hold ended before it could be taken; nothing was charged.",
-            )
-
     async def _cancel(self, payment: Payment, note: str, **changes: Any) -> None:
         """Release the whole card hold and the connector."""
         cancelling = await self._store.advance(
             payment.payment_id, (AUTHORISED, CHARGING), CANCELLING, note=note, **changes
         )
         if cancelling is not None:
-            self._out_of_order_since.pop(payment.payment_id, None)
-            await self._send_cancel(cancelling)
-
-    async def _send_cancel(self, payment: Payment) -> None:
-        assert payment.intent_id is not None
-        try:
-            authorisation = await self._gateway.cancel(payment.intent_id, payment.payment_id)
-        except stripe.InvalidRequestError:
-            authorisation = await self._gateway.authorisation(payment.intent_id)
-        if authorisation.status != "canceled":
-            _LOGGER.error(
-                "Payment %s: hold not released (%s)", payment.payment_id, authorisation.status
-            )
-            return
-        await self._store.advance(payment.payment_id, (CANCELLING,), CANCELLED)
-        _LOGGER.info("Payment %s: hold released: %s", payment.payment_id, payment.note)
-        await self._release_hold(payment)
+            self._watch.forget(payment.payment_id)
+            await self._settler.cancel(cancelling)

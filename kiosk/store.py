@@ -52,12 +52,39 @@ CREATE TABLE IF NOT EXISTS payments (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS payments_state ON payments (state);
+-- Which attempt of a payment's capture or cancel is under way (its idempotency key): a new
+-- one only once Stripe confirmed the last changed nothing, written before it is sent.
+CREATE TABLE IF NOT EXISTS stripe_attempts (
+    payment_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    PRIMARY KEY (payment_id, action)
+);
+-- What Home Assistant last said a running session had delivered and cost: what is taken
+-- when Home Assistant cannot be reached as the card hold ends.
+CREATE TABLE IF NOT EXISTS last_seen (
+    payment_id TEXT PRIMARY KEY,
+    energy_kwh TEXT NOT NULL,
+    cost TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    seen_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stripe_events (
     event_id TEXT PRIMARY KEY,
     type TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True, slots=True)
+class SeenCost:
+    """A running session's energy and cost as Home Assistant last told them."""
+
+    energy_kwh: Decimal
+    cost: Decimal
+    flags: frozenset[str]
+    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,3 +269,68 @@ class PaymentStore:
                 (event_id, event_type, self._now().isoformat()),
             )
         )
+
+    async def attempt(self, payment_id: str, action: str) -> int:
+        """The attempt of a payment's capture or cancel under way (0 for the first)."""
+
+        def find(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT attempt FROM stripe_attempts WHERE payment_id = ? AND action = ?",
+                (payment_id, action),
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._run(find)
+
+    async def next_attempt(self, payment_id: str, action: str, after: int) -> int:
+        """Record that attempt `after` changed nothing at Stripe: the attempt to send next
+        (only one task moves it on from `after`; the others get the same number)."""
+
+        def bump(db: sqlite3.Connection) -> int:
+            db.execute(
+                "INSERT INTO stripe_attempts VALUES (?, ?, ?) ON CONFLICT (payment_id, action)"
+                " DO UPDATE SET attempt = excluded.attempt WHERE attempt = ?",
+                (payment_id, action, after + 1, after),
+            )
+            row = db.execute(
+                "SELECT attempt FROM stripe_attempts WHERE payment_id = ? AND action = ?",
+                (payment_id, action),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(bump)
+
+    async def saw(
+        self, payment_id: str, energy_kwh: Decimal, cost: Decimal, flags: frozenset[str]
+    ) -> None:
+        """Remember what Home Assistant said a running session delivered and cost."""
+        row = (
+            payment_id,
+            str(energy_kwh),
+            str(cost),
+            ",".join(sorted(flags)),
+            self._now().isoformat(),
+        )
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO last_seen VALUES (?, ?, ?, ?, ?) ON CONFLICT (payment_id) DO UPDATE"
+                " SET energy_kwh = excluded.energy_kwh, cost = excluded.cost,"
+                " flags = excluded.flags, seen_at = excluded.seen_at",
+                row,
+            )
+        )
+
+    async def last_seen(self, payment_id: str) -> SeenCost | None:
+        """What Home Assistant last said of a running session; None if it never answered."""
+
+        def find(db: sqlite3.Connection) -> SeenCost | None:
+            row = db.execute(
+                "SELECT energy_kwh, cost, flags, seen_at FROM last_seen WHERE payment_id = ?",
+                (payment_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            flags = frozenset(flag for flag in row[2].split(",") if flag)
+            return SeenCost(Decimal(row[0]), Decimal(row[1]), flags, datetime.fromisoformat(row[3]))
+
+        return await self._run(find)

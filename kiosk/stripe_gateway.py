@@ -6,27 +6,46 @@ every call that creates, captures or cancels carries an idempotency key.
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
-# Stripe's own zero- and three-decimal currencies (its lists, not ISO 4217's: MGA, for one).
-ZERO_DECIMAL = frozenset(
-    ("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND")
-) | {"VUV", "XAF", "XOF", "XPF"}
-THREE_DECIMAL = frozenset(("BHD", "JOD", "KWD", "OMR", "TND"))
+from .currencies import minor_units
+
 # How far a webhook's signing time may be from now, either way (Stripe's default).
 WEBHOOK_TOLERANCE = stripe.Webhook.DEFAULT_TOLERANCE
+# What the kiosk does with its key, each with a harmless request that needs exactly that
+# permission (Stripe lists no key's permissions): one on an object that does not exist answers
+# 404 with the permission and 403 without (Stripe checks the key first); a list of one reads.
+# Write includes read; every PaymentIntent call expands its latest_charge (capture_before).
+PROBE_CHECKOUT_ID = "cs_probe_nonexistent"
+PROBE_INTENT_ID = "pi_probe_nonexistent"
+NEEDED_PERMISSIONS = (
+    "rak_checkout_session_write",  # create and expire Checkout Sessions
+    "rak_payment_intent_write",  # read, capture and cancel PaymentIntents
+    "rak_charge_read",  # the PaymentIntents' latest_charge
+)
 
 
-def minor_units(amount: Decimal, currency: str) -> int:
-    """An amount in the smallest unit Stripe counts for the currency (cents for EUR)."""
-    code = currency.upper()
-    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
-    return int(amount.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+class MissingPermission(Exception):
+    """The Stripe key cannot do something the kiosk needs; `permission` names it."""
+
+    def __init__(self, permission: str, detail: str) -> None:
+        super().__init__(
+            f"the Stripe key lacks the {permission!r} permission ({detail}); give it the"
+            f" permissions {', '.join(NEEDED_PERMISSIONS)}"
+        )
+        self.permission = permission
+
+
+def idempotency_key(action: str, payment_id: str, attempt: int) -> str:
+    """The key of a payment's capture or cancel: the same for every retry of one attempt; a
+    new attempt (only once Stripe said the last one changed nothing) gets a new one. The first
+    has no number, as before attempts were counted."""
+    return f"{action}-{payment_id}" if attempt == 0 else f"{action}-{payment_id}-{attempt}"
 
 
 def verified_event(payload: str, header: str | None, secret: str) -> stripe.Event:
@@ -143,23 +162,52 @@ class StripeGateway:
         )
         return _authorisation(intent)
 
-    async def capture(self, intent_id: str, amount: int, payment_id: str) -> Authorisation:
+    async def capture(
+        self, intent_id: str, amount: int, payment_id: str, attempt: int = 0
+    ) -> Authorisation:
         """Take `amount` (minor units) of the hold and release the rest."""
         intent = await self._client.v1.payment_intents.capture_async(
             intent_id,
             {"amount_to_capture": amount, "expand": ["latest_charge"]},
-            options={"idempotency_key": f"capture-{payment_id}"},
+            options={"idempotency_key": idempotency_key("capture", payment_id, attempt)},
         )
         return _authorisation(intent)
 
-    async def cancel(self, intent_id: str, payment_id: str) -> Authorisation:
+    async def cancel(self, intent_id: str, payment_id: str, attempt: int = 0) -> Authorisation:
         """Release the whole hold: nothing is taken."""
         intent = await self._client.v1.payment_intents.cancel_async(
             intent_id,
             {"cancellation_reason": "abandoned", "expand": ["latest_charge"]},
-            options={"idempotency_key": f"cancel-{payment_id}"},
+            options={"idempotency_key": idempotency_key("cancel", payment_id, attempt)},
         )
         return _authorisation(intent)
+
+    async def check_access(self) -> None:
+        """Raise MissingPermission naming the first permission the key lacks of those the
+        kiosk needs (other Stripe errors as they come: a wrong key, Stripe unreachable)."""
+        probes = (
+            ("rak_checkout_session_write", self._probe_checkout_write),
+            ("rak_payment_intent_write", self._probe_intent_write),
+            ("rak_charge_read", self._probe_charge_read),
+        )
+        for permission, probe in probes:
+            try:
+                await probe()
+            except stripe.PermissionError as err:
+                raise MissingPermission(permission, err.user_message or str(err)) from err
+            except stripe.InvalidRequestError as err:
+                if err.http_status != 404:  # no such object: the key may ask
+                    raise
+
+    async def _probe_checkout_write(self) -> None:
+        await self._client.v1.checkout.sessions.expire_async(PROBE_CHECKOUT_ID)
+
+    async def _probe_intent_write(self) -> None:
+        # An update, not a capture: nothing about it looks like money moving.
+        await self._client.v1.payment_intents.update_async(PROBE_INTENT_ID)
+
+    async def _probe_charge_read(self) -> None:
+        await self._client.v1.charges.list_async({"limit": 1})
 
 
 def _authorisation(intent: stripe.PaymentIntent) -> Authorisation:

@@ -368,3 +368,75 @@ async def test_deliver(env: Env, port: int) -> None:
     env.fake.webhook_url = "http://127.0.0.1:9/"
     assert await env.fake.deliver(event) == 0
     assert [status for _, status in env.fake.deliveries] == [200, 200, 400, 404, 0]
+
+
+async def test_a_500_is_kept_for_its_idempotency_key_and_replayed(env: Env) -> None:
+    """As Stripe: the first answer to a key, a 500 too, is the answer to every retry with
+    it; a new key is a new request. The log has every request with its key and answer."""
+    intent = env.fake.pay((await env.create()).id)
+    env.fake.fail_next(r"/capture$")
+    options: stripe.RequestOptions = {"idempotency_key": "capture-1"}
+    for _ in range(2):
+        with pytest.raises(stripe.APIError) as caught:
+            await env.client.v1.payment_intents.capture_async(intent["id"], options=options)
+        assert caught.value.http_status == 500
+    assert env.fake.intent(intent["id"])["status"] == "requires_capture"
+    captured = await env.client.v1.payment_intents.capture_async(
+        intent["id"], options={"idempotency_key": "capture-2"}
+    )
+    assert captured.status == "succeeded"
+    captures = [r for r in env.fake.log if r.path.endswith("/capture")]
+    assert [(r.idempotency_key, r.status, r.replayed) for r in captures] == [
+        ("capture-1", 500, False),
+        ("capture-1", 500, True),
+        ("capture-2", 200, False),
+    ]
+    assert captures[0].answer == {
+        "error": {"type": "api_error", "message": "An unknown error occurred"}
+    }
+
+
+async def test_a_500_after_the_effect_took_the_money(env: Env) -> None:
+    """`after`: the capture happened, its answer (and every replay) is a 500."""
+    intent = env.fake.pay((await env.create()).id)
+    env.fake.fail_next(r"/capture$", after=True)
+    with pytest.raises(stripe.APIError):
+        await env.client.v1.payment_intents.capture_async(
+            intent["id"], options={"idempotency_key": "k"}
+        )
+    assert env.fake.intent(intent["id"])["status"] == "succeeded"
+    assert env.fake.captures(intent["id"]) == 1
+
+
+async def test_a_restricted_key_is_refused_what_it_lacks_before_any_lookup(env: Env) -> None:
+    """A restricted key without a permission: 403 (stripe.PermissionError) in Stripe's words,
+    on objects that exist or not; with it, a missing object is a 404. Write includes read;
+    an expanded object needs read on its kind."""
+    key = "rk_test_" + "x" * 24
+    env.fake.restricted_key(key, ["rak_payment_intent_write", "rak_checkout_session_write"])
+    http_client = stripe.AIOHTTPClient()
+    restricted = stripe.StripeClient(key, base_addresses={"api": env.url}, http_client=http_client)
+    try:
+        with pytest.raises(stripe.PermissionError) as caught:
+            await restricted.v1.charges.list_async({"limit": 1})
+        assert caught.value.http_status == 403
+        assert "does not have the required permissions for this endpoint" in str(caught.value)
+        assert "Having the 'rak_charge_read' permission" in str(caught.value)
+        assert key not in str(caught.value)  # masked
+        with pytest.raises(stripe.InvalidRequestError) as missing:
+            await restricted.v1.payment_intents.update_async("pi_probe_nonexistent")
+        assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+        intent = env.fake.pay((await restricted.v1.checkout.sessions.create_async(env.params())).id)
+        read = await restricted.v1.payment_intents.retrieve_async(intent["id"])  # write: read
+        assert read.status == "requires_capture"
+        with pytest.raises(stripe.PermissionError, match="rak_charge_read"):
+            await restricted.v1.payment_intents.retrieve_async(
+                intent["id"], {"expand": ["latest_charge"]}
+            )
+        env.fake.restricted_key(key, ["rak_charge_read"])
+        with pytest.raises(stripe.PermissionError, match="rak_payment_intent_write"):
+            await restricted.v1.payment_intents.capture_async("pi_nothing")
+        listed = await restricted.v1.charges.list_async({"limit": 1})
+        assert [charge.payment_intent for charge in listed.data] == [intent["id"]]
+    finally:
+        await http_client.close_async()  # type: ignore[no-untyped-call]
