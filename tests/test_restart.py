@@ -5,10 +5,12 @@ from decimal import Decimal
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.ev_charging.ledger import LedgerError
 
 from .conftest import ChargerFactory
 from .helpers import entity_state, until
@@ -142,3 +144,18 @@ async def test_no_timer_writes_to_the_ledger_once_it_is_closed(
     await hass.async_block_till_done()
     assert "the ledger is closed" not in caplog.text
     assert "Error doing job" not in caplog.text
+
+
+async def test_home_assistant_stopping_says_going_away_and_closes_the_ledger(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """Home Assistant does not unload entries when it stops: the integration hears the stop
+    itself, so chargers get a close frame (1001, going away: come back soon) and the ledger's
+    writer finishes instead of dying with the process."""
+    charger = await make_charger("CP-1")
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    await charger.wait_closed()
+    assert charger.close_code == 1001
+    with pytest.raises(LedgerError):
+        init_integration.runtime_data.ledger.submit(lambda connection: None)

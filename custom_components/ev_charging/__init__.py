@@ -5,7 +5,13 @@ import ssl
 from datetime import datetime
 from pathlib import Path
 
-from homeassistant.const import CONF_HOST, CONF_PORT, EVENT_CORE_CONFIG_UPDATE, Platform
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    EVENT_CORE_CONFIG_UPDATE,
+    EVENT_HOMEASSISTANT_STOP,
+    Platform,
+)
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
@@ -113,6 +119,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -
         await _async_options_updated(hass, entry)
 
     stop_first(hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, core_config_updated))
+
+    async def stop_with_home_assistant(event: Event) -> None:
+        # Home Assistant does not unload entries when it stops: without this, chargers heard
+        # nothing (no close frame), the last alive mark was not written and the ledger's
+        # writer died with the process.
+        await _async_stop_central(entry)
+        await ledger.close()
+
+    stop_first(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_with_home_assistant))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Sessions flagged before a restart still wait for review.
     await async_update_review_issue(hass, entry)
@@ -146,13 +161,23 @@ async def _tls_context(hass: HomeAssistant, entry: EvChargingConfigEntry) -> ssl
 
 async def async_unload_entry(hass: HomeAssistant, entry: EvChargingConfigEntry) -> bool:
     """Stop the central system (sockets closed, port freed) and close the ledger."""
-    for stop in entry.runtime_data.before_ledger_closes:
-        stop()
     # Chargers first: none may be approved, and get entities, while the platforms go away.
-    await entry.runtime_data.central.stop()
+    await _async_stop_central(entry)
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     await entry.runtime_data.ledger.close()
     return unloaded
+
+
+async def _async_stop_central(entry: EvChargingConfigEntry) -> None:
+    """Stop what writes to the ledger and the central system (chargers hear "going away");
+    once, whether Home Assistant stops or the entry is unloaded first."""
+    data = entry.runtime_data
+    stops, data.before_ledger_closes = data.before_ledger_closes, []
+    if not stops:
+        return  # stopped already
+    for stop in stops:
+        stop()
+    await data.central.stop()
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: EvChargingConfigEntry) -> None:

@@ -118,7 +118,9 @@ class Cashier:
         """Called when a session was flagged for review."""
         self.settings = BillingSettings()
         self.open: dict[int, OpenBill] = {}
-        self._by_connector: dict[tuple[str, int], int] = {}
+        # charger -> connector -> the transaction of its open bill (per charger: a charger
+        # is looked up on every frame, and a scan of all connectors grows with the garage).
+        self._by_connector: dict[str, dict[int, int]] = {}
         self._finished: dict[tuple[str, int], Bill] = {}
         """The last final bill per connector, shown until the next session starts."""
         self.prices: dict[str, list[tuple[datetime, Decimal]]] = {}
@@ -230,7 +232,7 @@ class Cashier:
     def bill_on(self, charger_id: str, connector_id: int) -> Bill | None:
         """The live bill of the session on a connector (running, or stopped but plugged in),
         else the last final one."""
-        transaction_id = self._by_connector.get((charger_id, connector_id))
+        transaction_id = self._by_connector.get(charger_id, {}).get(connector_id)
         if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
             return self._finished.get((charger_id, connector_id))
         return open_bill.bill(self.now())
@@ -293,8 +295,8 @@ class Cashier:
             return  # a retried StartTransaction
         if await self.ledger.load_bills(transaction_id=transaction.transaction_id):
             return  # retried after its bill was final: the bill stands
-        key = (charger_id, transaction.connector_id)
-        if (previous := self.open.get(self._by_connector.get(key, -1))) is not None:
+        on_connector = self._by_connector.get(charger_id, {}).get(transaction.connector_id, -1)
+        if (previous := self.open.get(on_connector)) is not None:
             # The connector never reported Available in between: the earlier car left when
             # this session began, so its bill is final now.
             previous.idle.status("Available", transaction.started_at)
@@ -346,7 +348,7 @@ class Cashier:
 
     async def status(self, charger_id: str, connector_id: int, status: str, at: datetime) -> None:
         """A connector's status: idle time starts and ends with it; Available finishes the bill."""
-        transaction_id = self._by_connector.get((charger_id, connector_id))
+        transaction_id = self._by_connector.get(charger_id, {}).get(connector_id)
         if transaction_id is None or (open_bill := self.open.get(transaction_id)) is None:
             return
         open_bill.idle.status(status, at)
@@ -357,7 +359,7 @@ class Cashier:
 
     def _stopped_bills(self, charger_id: str) -> list[OpenBill]:
         """The bills of a charger's stopped sessions whose car may still be plugged in."""
-        bills = (self.open.get(t) for (c, _), t in self._by_connector.items() if c == charger_id)
+        bills = (self.open.get(t) for t in self._by_connector.get(charger_id, {}).values())
         return [b for b in bills if b is not None and b.stop is not None]
 
     def awaits_unplug(self, charger_id: str) -> bool:
@@ -446,9 +448,8 @@ class Cashier:
         open_bill = self.open[transaction.transaction_id] = self._new_bill(
             transaction, account, tariff
         )
-        self._by_connector[(transaction.charger_id, transaction.connector_id)] = (
-            transaction.transaction_id
-        )
+        connectors = self._by_connector.setdefault(transaction.charger_id, {})
+        connectors[transaction.connector_id] = transaction.transaction_id
         return open_bill
 
     async def _finish(self, open_bill: OpenBill) -> None:
@@ -457,8 +458,9 @@ class Cashier:
             open_bill.idle.end(self.now())
         del self.open[transaction.transaction_id]
         key = (transaction.charger_id, transaction.connector_id)
-        if self._by_connector.get(key) == transaction.transaction_id:
-            del self._by_connector[key]
+        connectors = self._by_connector.get(transaction.charger_id, {})
+        if connectors.get(transaction.connector_id) == transaction.transaction_id:
+            del connectors[transaction.connector_id]
         bill, record = await self._checkpoint(open_bill, final=True)
         self._finished[key] = bill
         self.book.add(self._book_entry(record, transaction.charger_id))

@@ -151,6 +151,7 @@ class CentralSystem:
         self.downtime: list[tuple[datetime, datetime | None]] = []
         """When Home Assistant was down within the uptime window."""
         self._run_id: int | None = None
+        self._security_report_due = False
         self._stopping = False
         self._lasting: dict[str, frozenset[ProblemKey]] = {}
         self.holds = HoldBook(
@@ -624,6 +625,14 @@ class CentralSystem:
         )
 
     def _report_security(self) -> None:
+        """Tell the listener which chargers lack a password or a tag list, once per turn of the
+        event loop: a storm of connections makes one report, not one scan per charger."""
+        if not self._security_report_due:
+            self._security_report_due = True
+            asyncio.get_running_loop().call_soon(self._send_security_report)
+
+    def _send_security_report(self) -> None:
+        self._security_report_due = False
         self.listener.insecure_chargers(
             sorted(
                 charger_id

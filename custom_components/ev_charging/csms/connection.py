@@ -119,6 +119,10 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
                 if message.type == web.WSMsgType.TEXT:
                     try:
                         await self.route_message(message.data)
+                    except ConnectionResetError:
+                        # Gone while we answered (a network blip): what it sent is stored, and
+                        # a charger sends again what it heard no answer to.
+                        _LOGGER.info("%s: closed before an answer could be sent", self.id)
                     except Exception:
                         # Whatever went wrong with one frame, the connection goes on.
                         self._warn(

@@ -25,6 +25,7 @@ MAX_CHARGER_ID_LENGTH = 48
 """OCPP's chargeBoxIdentity is a CiString48."""
 _NOT_IN_IDS = frozenset("/\\%?#")
 HANDSHAKE_TIMEOUT = 5.0
+CLOSE_TIMEOUT = 2.0
 """Seconds a client has to finish its HTTP upgrade request once connected."""
 PING_WITHIN = 3.0
 """Seconds a connected charger has to answer a ping when a newcomer claims its id."""
@@ -133,6 +134,9 @@ class ChargerEndpoint:
             # Pings and pongs are read by the connection: a pong tells it the charger is there.
             autoping=False,
             max_msg_size=central.settings.max_frame_bytes,
+            # How long a close waits for the charger's own close frame: one that vanished
+            # must not hold up Home Assistant's stop (10 s by default).
+            timeout=CLOSE_TIMEOUT,
         )
         await websocket.prepare(request)
         await central.serve(charger_id, websocket, request.remote)
