@@ -40,6 +40,7 @@ from simulator.charger import ChargerConfig, SimulatedCharger
 from .conftest import ChargerFactory
 from .helpers import until
 from .test_billing import add_tariff
+from .test_security import give_password
 
 MEGABYTE = 1024 * 1024
 ENERGY = "Energy.Active.Import.Register"
@@ -454,12 +455,19 @@ async def test_no_boot_notification_closes_the_connection(
 async def test_unapproved_connections_are_capped(
     hass: HomeAssistant, init_integration: MockConfigEntry, port: int
 ) -> None:
-    """At most 20 chargers waiting for approval are connected at once; the next gets 503."""
+    """At most 20 chargers waiting for approval are connected at once; the next gets 503.
+    A charger the owner gave a password is no stranger: it gets in all the same."""
+    password = await give_password(hass, init_integration, "OWNED-1")
     chargers = []
     for n in range(endpoint.MAX_UNAPPROVED_CONNECTIONS):
         charger = SimulatedCharger(ChargerConfig(charger_id=f"NEW-{n}"), f"ws://127.0.0.1:{port}")
         await charger.connect()
         chargers.append(charger)
+    owned = SimulatedCharger(
+        ChargerConfig(charger_id="OWNED-1", password=password), f"ws://127.0.0.1:{port}"
+    )
+    await owned.connect()
+    chargers.append(owned)
     await assert_one_more_is_refused(port, chargers)
 
 

@@ -155,7 +155,7 @@ async def test_home_assistant_stopping_says_going_away_and_closes_the_ledger(
     charger = await make_charger("CP-1")
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
-    await charger.wait_closed()
+    await until(lambda: charger.close_code is not None, "the charger hears of the stop")
     assert charger.close_code == 1001
     with pytest.raises(LedgerError):
         init_integration.runtime_data.ledger.submit(lambda connection: None)

@@ -188,10 +188,11 @@ class ChargerEndpoint:
             raise web.HTTPForbidden(text="This charger id differs from a known one only by case")
 
     def _check_room(self, request: web.Request, charger_id: str) -> None:
-        """Chargers the owner has not approved share a few connections (503 beyond)."""
+        """Chargers the owner has not approved share a few connections (503 beyond). One with
+        a password has just proven who it is: the owner gave it that password."""
         central = self.central
         known = central.chargers.get(charger_id)
-        if known is not None and known.approved:
+        if (known is not None and known.approved) or charger_id in central.settings.password_hashes:
             return
         waiting = sum(1 for c in central.connections.values() if not c.charger.approved)
         if waiting >= MAX_UNAPPROVED_CONNECTIONS:
