@@ -2,6 +2,7 @@
 
 import asyncio
 import atexit
+import importlib.util
 import json
 import os
 import re
@@ -103,6 +104,8 @@ class HassConfig:
         (path / "configuration.yaml").write_text(CONFIGURATION_YAML.format(extra=extra))
         (path / "custom_components").mkdir()
         (path / "custom_components" / DOMAIN).symlink_to(REPO / "custom_components" / DOMAIN)
+        if importlib.util.find_spec("hass_frontend") is None:
+            stand_in_frontend(path)
         now = _iso_now()
         # The entry the integration's config flow makes (storage format of config_entries.py
         # 1.5; the flow's VERSION 1, minor 1), with auto_accept so the chargers get in.
@@ -559,3 +562,28 @@ class HassApi:
             if now > deadline:
                 raise TimeoutError(f"entities incomplete after {within:.0f} s")
             await asyncio.sleep(0.1)
+
+
+def stand_in_frontend(config_dir: Path) -> None:
+    """A frontend integration that sets up nothing, in the config dir's custom_components.
+
+    Home Assistant counts the frontend as critical: without its package (the `demo` extra,
+    which `scripts/test` and CI do not install) it restarts itself in recovery mode some 2 s
+    after starting, without the integration. Nothing here serves a page."""
+    stub = config_dir / "custom_components" / "frontend"
+    stub.mkdir()
+    manifest = {
+        "domain": "frontend",
+        "name": "Frontend (stand-in for the benches)",
+        "version": "0.0.0",
+        "codeowners": [],
+        "dependencies": [],
+        "documentation": "https://www.home-assistant.io/integrations/frontend",
+        "integration_type": "system",
+        "requirements": [],
+    }
+    (stub / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (stub / "__init__.py").write_text(
+        '"""Stands in for the frontend (see bench/hass.py)."""\n\n\n'
+        "async def async_setup(hass, config):\n    return True\n"
+    )

@@ -117,3 +117,24 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself listens on TCP ``port``.
+
+    A port taken from a probe is free again until Home Assistant binds it; anything else on
+    the machine may bind it meanwhile, and a connection would then reach that instead."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()  # sl local_address rem_address st ... inode (field 9)
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    with contextlib.suppress(OSError):  # the process ended
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # that file descriptor closed meanwhile
+                if os.readlink(fd) in inodes:
+                    return True
+    return False

@@ -449,6 +449,8 @@ class SimulatedCharger:
         self._http = session
         self._own_http = session is None
         self._record = record_frames
+        # Told of each CALL right after it left (a crash test's trigger).
+        self.on_frame_sent: Callable[[str], None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._conn: Connection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -648,6 +650,8 @@ class SimulatedCharger:
             self._pending[key] = fut
             try:
                 await conn.send(raw)
+                if self.on_frame_sent is not None:
+                    self.on_frame_sent(raw)
                 async with asyncio.timeout(reply_within):
                     return await fut
             except TimeoutError:

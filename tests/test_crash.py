@@ -3,7 +3,6 @@
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ import pytest
 from homeassistant.config_entries import STORAGE_VERSION, STORAGE_VERSION_MINOR
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from bench.hass import stand_in_frontend
+from bench.proc import listens
 from custom_components.ev_charging.const import LEDGER_FILENAME
 from custom_components.ev_charging.ledger import Ledger
 from simulator.charger import ChargerConfig, SimulatedCharger
@@ -31,6 +32,8 @@ def write_config(config_dir: Path, port: int) -> None:
     (config_dir / "configuration.yaml").write_text(
         "homeassistant:\n  name: crash test\n  time_zone: UTC\nlogger:\n  default: info\n"
     )
+    # Without it Home Assistant restarts in recovery mode (no integration) soon after start.
+    stand_in_frontend(config_dir)
     entry = MockConfigEntry(
         domain="ev_charging",
         title="EV Charging",
@@ -61,6 +64,9 @@ def home_assistant(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes
             [sys.executable, "-m", "homeassistant", "-c", str(config_dir), "--skip-pip"],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Not the repository: its custom_components/ would hide the config directory's
+            # (the stand-in frontend), and Home Assistant would go into recovery mode.
+            cwd=config_dir,
         )
     try:
         yield process
@@ -71,15 +77,13 @@ def home_assistant(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes
 
 
 async def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait (bounded) for a process that is starting up to accept connections."""
+    """Wait (bounded) for the process that is starting up to listen on the port itself."""
     for _ in range(600):
         if process.poll() is not None:
             break
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            await asyncio.sleep(0.1)
+        if listens(process.pid, port):
+            return
+        await asyncio.sleep(0.1)
     tail = await asyncio.to_thread(log.read_text)
     raise AssertionError(f"Home Assistant did not open port {port}:\n{tail[-3000:]}")
 
