@@ -328,6 +328,22 @@ async def test_tariff_edit_mid_session_applies_to_the_next_session(
     assert (new.tariff["version"], new.gross) == (2, Decimal("5.00"))
 
 
+async def test_a_stop_sent_again_as_it_was_is_not_for_review(
+    hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """A charger that heard no answer (a crash took it) sends its StopTransaction again, as
+    OCPP tells it to: the first stop counts and nobody is asked to review anything."""
+    await add_tariff(hass, init_integration, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1")
+    stopped = await session(charger, start_wh=0, stop=(60, 10_000))
+    await charger.stop_transaction(stopped, meter_stop=10_000, timestamp=T0 + timedelta(hours=1))
+    await charger.status(1, "Available", timestamp=T0 + timedelta(hours=2))
+    await charger.stop_transaction(stopped, meter_stop=10_000, timestamp=T0 + timedelta(hours=1))
+    bill = await bill_of(init_integration, stopped)
+    assert (bill.flags, bill.energy_wh, bill.final) == (set(), Decimal(10_000), True)
+    assert await init_integration.runtime_data.ledger.open_reviews() == []
+
+
 async def test_meter_stop_below_start_and_replayed_stop_are_flagged(
     hass: HomeAssistant, init_integration: MockConfigEntry, make_charger: ChargerFactory
 ) -> None:

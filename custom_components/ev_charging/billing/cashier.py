@@ -373,21 +373,28 @@ class Cashier:
             open_bill.idle.end(since)
             await self._finish(open_bill)
 
-    async def session_stopped(self, transaction: TransactionRecord) -> None:
+    async def session_stopped(
+        self, transaction: TransactionRecord, *, as_recorded: bool = False
+    ) -> None:
         """StopTransaction: meterStop closes the energy; idle time may still run.
 
-        A stop for a session already stopped (a charger's retry, or a replay after a restart)
-        changes nothing but a flag for review: the first stop counts.
+        A stop for a session already stopped changes nothing: the first stop counts. Sent
+        again as it was (`as_recorded`: the charger heard no answer, a crash took it, and
+        OCPP tells it to retry) that is all; with other figures it is flagged for review.
         """
+        repeated = None if as_recorded else REPEATED_STOP
         if (open_bill := self.open.get(transaction.transaction_id)) is None:
             # Final already (a final bill has its stop), or never priced.
-            await self._flag_stored(transaction, REPEATED_STOP)
+            await self._flag_stored(transaction, repeated)
             return
         if open_bill.stop is not None:
-            open_bill.flags.add(REPEATED_STOP)
+            if repeated is None:
+                _LOGGER.info("Transaction %s: its stop sent again", transaction.transaction_id)
+                return
+            open_bill.flags.add(repeated)
             _LOGGER.warning(
-                "Transaction %s was stopped again; the first stop counts, the session is "
-                "flagged for review",
+                "Transaction %s was stopped again with other figures; the first stop counts, "
+                "the session is flagged for review",
                 transaction.transaction_id,
             )
         elif transaction.stopped_at is not None and transaction.meter_stop_wh is not None:
@@ -573,7 +580,7 @@ class Cashier:
         self._book_changed()
         await self.flag_for_review(transaction.charger_id, transaction.transaction_id, LATE_STOP)
 
-    async def _flag_stored(self, transaction: TransactionRecord, flag: str) -> None:
+    async def _flag_stored(self, transaction: TransactionRecord, flag: str | None) -> None:
         transaction_id = transaction.transaction_id
         for record in await self.ledger.load_bills(transaction_id=transaction_id):
             if (
@@ -583,7 +590,7 @@ class Cashier:
             ):
                 stop = MeterPoint(transaction.stopped_at, Decimal(transaction.meter_stop_wh))
                 await self._late_stop(record, transaction, stop)
-            elif flag not in record.flags:
+            elif flag is not None and flag not in record.flags:
                 await self.ledger.save_bill(
                     replace(record, flags=record.flags | {flag}), self.now()
                 )

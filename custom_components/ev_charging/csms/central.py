@@ -1007,7 +1007,11 @@ class CentralSystem:
             connector.last_transaction = transaction
             connector.power_kw = Decimal(0)
         await self._take_register(charger, connector_id, Decimal(payload["meter_stop"]), stopped_at)
-        await self.cashier.session_stopped(transaction)
+        await self.cashier.session_stopped(
+            transaction,
+            as_recorded=(transaction.meter_stop_wh, transaction.stopped_at)
+            == (register_wh(payload["meter_stop"]), stopped_at),
+        )
         await self.guests.transaction_stopped(transaction_id)
         charger.notify()
         energy_wh = Decimal(max(0, transaction.meter_stop_wh or 0) - transaction.meter_start_wh)
