@@ -22,43 +22,17 @@ from aiohttp.typedefs import Handler
 
 from . import access
 from .journal import Fault, Logged
+from .params import CANCEL as _CANCEL
+from .params import CAPTURE as _CAPTURE
+from .params import EXPAND as _EXPAND
+from .params import LIST as _LIST
+from .params import SESSION_CREATE as _SESSION_CREATE
+from .params import UPDATE_INTENT as _UPDATE_INTENT
+from .params import Spec, refuse_unknown
 
 _LOGGER = logging.getLogger(__name__)
 
 type Json = dict[str, Any]
-# A parameter's shape: str or int (a form value), dict (free string map), [spec], {name: spec}.
-type Spec = type[object] | list[Spec] | dict[str, Spec]
-
-_EXPAND: dict[str, Spec] = {"expand": [str]}
-# Since API version 2026-09-30.endive, payment_method_types is no create parameter any more.
-_SESSION_CREATE: dict[str, Spec] = {
-    "mode": str,
-    "allowed_payment_method_types": [str],
-    "line_items": [
-        {
-            "quantity": int,
-            "price_data": {
-                "currency": str,
-                "unit_amount": int,
-                "product_data": {"name": str, "description": str},
-            },
-        }
-    ],
-    "payment_intent_data": {"capture_method": str, "metadata": dict, "description": str},
-    "metadata": dict,
-    "client_reference_id": str,
-    "success_url": str,
-    "cancel_url": str,
-    "expires_at": int,
-    "customer_email": str,
-    "locale": str,
-    **_EXPAND,
-}
-_CAPTURE: dict[str, Spec] = {"amount_to_capture": int, **_EXPAND}
-_UPDATE_INTENT: dict[str, Spec] = {"metadata": dict, "description": str, **_EXPAND}
-_LIST: dict[str, Spec] = {"limit": int, **_EXPAND}
-_CANCEL: dict[str, Spec] = {"cancellation_reason": str, **_EXPAND}
-
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60  # Checkout's allowed expires_at window
 CAPTURE_WINDOW = 7 * 24 * 60 * 60  # card authorizations lapse after 7 days
 CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
@@ -463,6 +437,8 @@ class FakeStripe:
         raw = await request.text() if request.method == "POST" else request.rel_url.raw_query_string
         params = request[_PARAMS] = unflatten(parse_qsl(raw, keep_blank_values=True))
         self._check_permissions(given, request, params)
+        if (refused := refuse_unknown(request, params)) is not None:
+            return refused  # before the idempotency store: Stripe keeps nothing of it
         key = request.headers.get("Idempotency-Key")
         if request.method != "POST" or not key:
             return await self._carry_out(request, handler)
