@@ -577,7 +577,8 @@ def stand_in_frontend(config_dir: Path) -> None:
         "name": "Frontend (stand-in for the benches)",
         "version": "0.0.0",
         "codeowners": [],
-        "dependencies": [],
+        # What the real frontend sets up first (the config API the benches use among them).
+        "dependencies": _FRONTEND_DEPENDENCIES,
         "documentation": "https://www.home-assistant.io/integrations/frontend",
         "integration_type": "system",
         "requirements": [],
@@ -587,3 +588,20 @@ def stand_in_frontend(config_dir: Path) -> None:
         '"""Stands in for the frontend (see bench/hass.py)."""\n\n\n'
         "async def async_setup(hass, config):\n    return True\n"
     )
+
+
+# The real frontend's dependencies, but for what needs its package (none of these does).
+_FRONTEND_DEPENDENCIES = [
+    "api",
+    "auth",
+    "config",
+    "device_automation",
+    "diagnostics",
+    "file_upload",
+    "http",
+    "onboarding",
+    "repairs",
+    "search",
+    "system_log",
+    "websocket_api",
+]
