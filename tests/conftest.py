@@ -25,6 +25,7 @@ from kiosk.config import KioskConfig
 from simulator.charger import ChargerConfig, SimulatedCharger
 
 from .helpers import new_key, until
+from .kiosk_site import Site, open_site
 from .official_schemas import frame_problems
 
 
@@ -177,6 +178,15 @@ async def kiosk_config(
         public_url="https://charge.example.org",
         site_name="Maple Court garage",
     )
+
+
+@pytest.fixture
+async def site(
+    kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
+) -> AsyncGenerator[Site]:
+    """The kiosk set up for card payments against a fake Stripe on loopback."""
+    async with open_site(kiosk_config, tmp_path) as result:
+        yield result
 
 
 SCREENSHOTS = Path(__file__).parent.parent / ".artifacts" / "screenshots"

@@ -5,11 +5,10 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from ipaddress import ip_network
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,9 +33,10 @@ from simulator.charger import SimulatedCharger, iso
 
 from .conftest import ChargerFactory
 from .helpers import until
+from .kiosk_site import WEBHOOK_SECRET, Site
 from .test_billing import add_tariff
 from .test_kiosk_api import eventually
-from .test_payments import WEBHOOK_SECRET, Site, open_site, payment_of
+from .test_payments import payment_of
 from .test_security import give_password
 
 EVIL = "https://evil.example"
@@ -49,15 +49,6 @@ async def kiosk_entry(hass: HomeAssistant, kiosk_entry: MockConfigEntry) -> Mock
     /api/states answers a request with a wrong key as a failed login."""
     assert await async_setup_component(hass, "api", {})
     return kiosk_entry
-
-
-@pytest.fixture
-async def site(
-    kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
-) -> AsyncGenerator[Site]:
-    """The kiosk with card payments, with its default settings, on a loopback port."""
-    async with open_site(kiosk_config, tmp_path) as result:
-        yield result
 
 
 @pytest.fixture
@@ -395,6 +386,15 @@ async def test_a_webhook_signed_ahead_of_time_is_refused(
 # 12: half-open connections.
 
 
+async def what_was_said(reader: asyncio.StreamReader) -> bytes:
+    """Everything until the server closed the connection. A close with our bytes still
+    unread on its side is a reset (a loaded machine reads them late): closed all the same."""
+    try:
+        return await reader.read()
+    except ConnectionResetError:
+        return b""
+
+
 async def test_connections_without_their_headers_are_closed(socket_enabled: None) -> None:
     """150 connections that never finish their headers (or send nothing) are closed after
     the header timeout (0.5 s here, 5 s by default); the kiosk still answers."""
@@ -414,7 +414,7 @@ async def test_connections_without_their_headers_are_closed(socket_enabled: None
                 await writer.drain()
         # Bounded: far longer than the timeout, far shorter than keeping them (75 s before).
         async with asyncio.timeout(10):
-            answers = await asyncio.gather(*(reader.read() for reader, _ in streams))
+            answers = await asyncio.gather(*(what_was_said(reader) for reader, _ in streams))
         assert answers == [b""] * 150  # closed, with nothing said
         for _, writer in streams:
             writer.close()

@@ -5,7 +5,7 @@ Assistant gone as the card hold ends, amounts per currency, and the Stripe key's
 which idempotency key), not from the fake refusing a second capture."""
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -30,8 +30,9 @@ from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
 from .helpers import until
+from .kiosk_site import API_KEY, WEBHOOK_SECRET, Site, open_site
 from .test_billing import add_tariff
-from .test_payments import API_KEY, WEBHOOK_SECRET, Site, intent_of, open_site
+from .test_payments import intent_of
 
 # Every kiosk test charges 0.50 per kWh (prices include VAT by default), so 2 kWh cost 1.00.
 PRICE = Decimal("0.50")
@@ -39,15 +40,6 @@ PRICE = Decimal("0.50")
 
 class KioskDied(BaseException):
     """The kiosk's process ends here (nothing in the kiosk catches a BaseException)."""
-
-
-@pytest.fixture
-async def site(
-    kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
-) -> AsyncGenerator[Site]:
-    """The kiosk set up for card payments against a fake Stripe on loopback."""
-    async with open_site(kiosk_config, tmp_path) as result:
-        yield result
 
 
 async def charging(

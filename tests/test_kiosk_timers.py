@@ -5,10 +5,8 @@ delivered is taken (computed here from the tariff and the energy).
 The offline charger with nothing delivered (30 minutes) is test_payments'
 test_a_charger_lost_before_any_energy_releases_the_hold."""
 
-from collections.abc import AsyncGenerator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,25 +15,16 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from kiosk.app import STORE
-from kiosk.config import KioskConfig
 from kiosk.store import CANCELLED, CAPTURED, CHARGING, CHECKOUT, RELEASED
 from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
 from .helpers import until
+from .kiosk_site import Site
 from .test_kiosk_money import KioskDied, cents, charging
-from .test_payments import Site, charger_ready, intent_of, open_site
+from .test_payments import charger_ready, intent_of
 
 MOMENT = timedelta(seconds=1)
-
-
-@pytest.fixture
-async def site(
-    kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
-) -> AsyncGenerator[Site]:
-    """The kiosk set up for card payments against a fake Stripe on loopback."""
-    async with open_site(kiosk_config, tmp_path) as result:
-        yield result
 
 
 async def settled_after(

@@ -2,19 +2,13 @@
 the real integration in Home Assistant, and the simulator charging."""
 
 import asyncio
-import contextlib
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from aiohttp import ClientResponse, ClientSession, TCPConnector
-from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -23,7 +17,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.proc import free_ports
 from custom_components.ev_charging.const import (
     CONF_IDLE_FEE,
     CONF_IDLE_GRACE,
@@ -31,161 +24,22 @@ from custom_components.ev_charging.const import (
     CONF_SESSION_FEE,
 )
 from custom_components.ev_charging.ledger import BillRecord
-from fake_stripe.server import FakeStripe
-from kiosk.app import DESK, STORE, create_app, server_options
+from kiosk.app import STORE
 from kiosk.bridge import BridgeError
-from kiosk.config import KioskConfig, StripeSettings
-from kiosk.payments import PaymentDesk
 from kiosk.store import CANCELLED, CAPTURED, CAPTURING, CHARGING, CHECKOUT, RELEASED, Payment
 from simulator.charger import SimulatedCharger
 
 from .conftest import SCREENSHOTS, ChargerFactory
 from .helpers import until
+from .kiosk_site import Site
 from .test_billing import add_tariff
 from .test_kiosk_api import eventually
-
-API_KEY = "sk_test_kiosk"
-WEBHOOK_SECRET = "whsec_test_kiosk"
 
 
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
     """Meter values every second, so sessions cost something within seconds."""
     return {"heartbeat_interval": 60, "auto_accept": True, "meter_value_interval": 1}
-
-
-@dataclass
-class Site:
-    """The kiosk serving on loopback, its fake Stripe, and a browser-less guest."""
-
-    config: KioskConfig
-    fake: FakeStripe
-    http: ClientSession
-    kiosk: TestServer | None = None
-
-    @property
-    def url(self) -> str:
-        """The kiosk's address (its public URL here)."""
-        return self.config.public_url
-
-    @property
-    def desk(self) -> PaymentDesk:
-        """The running kiosk's payment desk."""
-        assert self.kiosk is not None
-        return self.kiosk.app[DESK]
-
-    async def start(self) -> None:
-        """Start (or start again) the kiosk on the same port and database, run as
-        `python -m kiosk` runs it."""
-        self.kiosk = TestServer(
-            create_app(self.config), host="127.0.0.1", port=int(self.url.rsplit(":", 1)[1])
-        )
-        await self.kiosk.start_server(**server_options(self.config))
-        await self.desk.reconcile()  # what the kiosk does on start (in the background)
-
-    async def stop(self) -> None:
-        """Stop the kiosk (as a restart or a crash would)."""
-        assert self.kiosk is not None
-        await self.kiosk.close()
-        self.kiosk = None
-
-    async def post(self, path: str, **headers: str) -> ClientResponse:
-        """A form on the kiosk's own pages sent, as a browser sends it (with its Origin)."""
-        return await self.http.post(
-            f"{self.url}{path}", allow_redirects=False, headers={"Origin": self.url, **headers}
-        )
-
-    @contextlib.asynccontextmanager
-    async def guest_at(self, address: str) -> AsyncIterator[None]:
-        """Requests from another client address for a while (loopback is all of 127/8)."""
-        own = self.http
-        async with ClientSession(connector=TCPConnector(local_addr=(address, 0))) as http:
-            self.http = http
-            try:
-                yield
-            finally:
-                self.http = own
-
-    async def payment(self, payment_id: str) -> Payment:
-        """A payment as the kiosk's database has it."""
-        assert self.kiosk is not None
-        found = await self.kiosk.app[STORE].get(payment_id)
-        assert found is not None
-        return found
-
-    async def scan_and_pay(self, charger_id: str = "CP-1", connector: int = 1) -> str:
-        """A guest scans, presses pay, pays on Stripe's page; the payment's id."""
-        checkout_id = await self.open_checkout(charger_id, connector)
-        payment_id = await self.pay(checkout_id)
-        return payment_id
-
-    async def open_checkout(self, charger_id: str = "CP-1", connector: int = 1) -> str:
-        """Press the pay button; the Checkout Session the guest is sent to."""
-        page = await (await self.http.get(f"{self.url}/c/{charger_id}/{connector}")).text()
-        assert "Pay by card and charge" in page
-        response = await self.post(f"/c/{quote(charger_id, safe='')}/{connector}/pay")
-        assert response.status == 303, await response.text()
-        location = response.headers["Location"]
-        assert location.startswith(f"{self.fake.public_url}/pay/cs_test_")
-        return location.rsplit("/", 1)[1]
-
-    async def pay(self, checkout_id: str) -> str:
-        """The guest pays on the fake Checkout page; Stripe's webhook reaches the kiosk."""
-        response = await self.http.post(
-            f"{self.fake.public_url}/pay/{checkout_id}",
-            data={"email": "guest@example.org"},
-            allow_redirects=False,
-        )
-        assert response.status == 303
-        success = response.headers["Location"]
-        assert success.startswith(f"{self.url}/s/")
-        await self.fake.settle()
-        return success.rsplit("/", 1)[1]
-
-    async def page(self, payment_id: str) -> str:
-        """The guest's session page."""
-        response = await self.http.get(f"{self.url}/s/{payment_id}")
-        assert response.status == 200
-        return await response.text()
-
-
-@pytest.fixture
-async def site(
-    kiosk_config: KioskConfig, tmp_path: Path, socket_enabled: None
-) -> AsyncGenerator[Site]:
-    """The kiosk set up for card payments against a fake Stripe on loopback."""
-    async with open_site(kiosk_config, tmp_path) as result:
-        yield result
-
-
-@contextlib.asynccontextmanager
-async def open_site(kiosk_config: KioskConfig, tmp_path: Path) -> AsyncIterator[Site]:
-    """The kiosk and a fake Stripe serving on loopback ports, until the end of the block."""
-    kiosk_port, stripe_port = free_ports(2)
-    kiosk_url = f"http://127.0.0.1:{kiosk_port}"
-    fake = FakeStripe(
-        api_key=API_KEY,
-        webhook_secret=WEBHOOK_SECRET,
-        webhook_url=f"{kiosk_url}/stripe/webhook",
-        public_url=f"http://127.0.0.1:{stripe_port}",
-    )
-    stripe_server = TestServer(fake.app(), host="127.0.0.1", port=stripe_port)
-    await stripe_server.start_server()
-    config = replace(
-        kiosk_config,
-        public_url=kiosk_url,
-        database=tmp_path / "kiosk.sqlite3",
-        stripe=StripeSettings(API_KEY, WEBHOOK_SECRET, fake.public_url),
-        # Tests take the reconciliation steps themselves (desk.reconcile()).
-        reconcile_every=timedelta(days=1),
-    )
-    async with ClientSession() as http:
-        result = Site(config, fake, http)
-        await result.start()
-        yield result
-        if result.kiosk is not None:
-            await result.stop()
-    await stripe_server.close()
 
 
 async def charger_ready(
