@@ -24,6 +24,8 @@ from ocpp.v16.enums import Action
 
 from simulator.charger import SimulatedCharger
 
+from .official_schemas import CALL_ERROR_CODES_16
+
 # What a charger sends to the central system in OCPP 1.6.
 ACTIONS = (
     "BootNotification",
@@ -77,23 +79,6 @@ def request_schema(action: str) -> dict[str, Any]:
     text = files("ocpp.v16").joinpath("schemas", f"{action}.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
-
-
-# The error codes a 1.6 CALLERROR may carry (OCPP-J 1.6, section 4.2.3).
-CALL_ERROR_CODES_16 = frozenset(
-    {
-        "NotImplemented",
-        "NotSupported",
-        "InternalError",
-        "ProtocolError",
-        "SecurityError",
-        "FormationViolation",
-        "PropertyConstraintViolation",
-        "OccurenceConstraintViolation",
-        "TypeConstraintViolation",
-        "GenericError",
-    }
-)
 
 
 @cache

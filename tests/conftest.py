@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from bench.official_schemas import frame_problems
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
     CONF_HEARTBEAT_INTERVAL,
@@ -26,7 +27,6 @@ from simulator.charger import ChargerConfig, SimulatedCharger
 
 from .helpers import new_key, until
 from .kiosk_site import Site, open_site
-from .official_schemas import frame_problems
 
 
 @pytest.fixture(autouse=True)

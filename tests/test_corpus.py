@@ -21,6 +21,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from bench.official_schemas import CALL_ERROR_CODES_16, validator
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
     CONF_DEFAULT,
@@ -39,7 +40,6 @@ from simulator.replay import Exchange, Recording, load, prepare, replay
 
 from .conftest import ChargerFactory
 from .helpers import enable_early, until
-from .official_schemas import CALL_ERROR_CODES_16, validator
 
 CORPUS = Path(__file__).parent / "corpus"
 PRICE_PER_KWH = "0.30"

@@ -23,6 +23,7 @@ from bench.fuzz_cases import (
     exchange,
     judge,
 )
+from bench.official_schemas import validator
 from custom_components.ev_charging.const import (
     CONF_AUTO_ACCEPT,
     CONF_HEARTBEAT_INTERVAL,
@@ -30,7 +31,6 @@ from custom_components.ev_charging.const import (
 )
 
 from .conftest import ChargerFactory
-from .official_schemas import validator
 
 # A few hundred frames in CI; `python -m bench.fuzz --frames 10000` sends more.
 EXAMPLES = 300

@@ -8,6 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from bench.official_schemas import frame_problems
 from custom_components.ev_charging.const import (
     CONF_CHARGERS,
     CONF_LENIENT,
@@ -18,7 +19,6 @@ from custom_components.ev_charging.diagnostics import async_get_config_entry_dia
 
 from .conftest import ChargerFactory
 from .helpers import entity_state
-from .official_schemas import frame_problems
 
 STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
 

@@ -28,7 +28,7 @@ CALL_ERROR_CODES_16 = frozenset(
 _FORMATS = FormatChecker()
 
 
-@_FORMATS.checks("date-time", raises=ValueError)
+@_FORMATS.checks("date-time", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_date_time(value: object) -> bool:
     """RFC 3339, as the schemas' date-time means: a date, a time and a zone."""
     if not isinstance(value, str):
@@ -58,10 +58,10 @@ def frame_problems(frames: list[tuple[str, str]]) -> list[str]:
                 asked[(direction, json.dumps(message_id))] = action
                 errors = list(validator(action).iter_errors(payload))
             case [3, message_id, dict(payload)]:
-                action = asked.get((answering, json.dumps(message_id)))
-                if action is None:
+                answered = asked.get((answering, json.dumps(message_id)))
+                if answered is None:
                     continue  # its CALL was cleared from the record by the test
-                errors = list(validator(f"{action}Response").iter_errors(payload))
+                errors = list(validator(f"{answered}Response").iter_errors(payload))
             case [4, _, str(code), str(), dict()] if code in CALL_ERROR_CODES_16:
                 errors = []
             case _:
