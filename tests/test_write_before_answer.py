@@ -158,3 +158,26 @@ async def test_a_failed_commit_means_no_answer_and_the_retry_is_stored_once(
     assert answer[0] == 3
     assert await stored(ledger, action, transaction_id) == 1
     charger.frames.clear()  # the unanswered first attempt is not schema material
+
+
+@pytest.mark.parametrize("action", list(WRITES))
+async def test_a_failed_statement_means_no_answer_and_the_retry_is_stored_once(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    make_charger: ChargerFactory,
+    action: str,
+) -> None:
+    """The disk failing on the write itself, before any COMMIT: the same as a failed commit
+    (an InternalError would make the charger give the message up)."""
+    charger, other, transaction_id = await charging(hass, make_charger)
+    ledger = init_integration.runtime_data.ledger
+    frame = json.dumps([2, "refused", action, payload_of(action, transaction_id)])
+    ledger.fail_next_write(WRITES[action])
+    await charger.send_raw(frame)
+    await until(lambda: not ledger.failure_pending, "the write failing")
+    await settled(other)
+    assert not replied(charger, "refused")
+    answer = await charger.call_raw(frame)
+    assert answer[0] == 3
+    assert await stored(ledger, action, transaction_id) == 1
+    charger.frames.clear()

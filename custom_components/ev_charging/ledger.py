@@ -421,6 +421,7 @@ class Ledger:
         """Set while a commit waits at hold_commits()."""
         self._failure: sqlite3.Error | None = None
         self._touching: str | None = None
+        self._refuse_write_to: str | None = None
         self._written: set[str] = set()
         self.group_limit = MAX_GROUP
         """Operations committed together at most (a test may make it 1)."""
@@ -517,7 +518,7 @@ class Ledger:
     def _commit_group(self, connection: sqlite3.Connection, group: list[_Job]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         self._written.clear()
-        if self._touching is not None:
+        if self._touching is not None or self._refuse_write_to is not None:
             connection.set_authorizer(self._note_write)
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -564,13 +565,21 @@ class Ledger:
         self._touching = touching
         self._failure = error
 
+    def fail_next_write(self, touching: str) -> None:
+        """The next statement writing `touching` fails inside its operation, not at COMMIT
+        (SQLite refuses it with a DatabaseError, as an I/O error mid-statement would)."""
+        self._refuse_write_to = touching
+
     @property
     def failure_pending(self) -> bool:
-        """Whether the failure fail_next_commit() armed has not happened yet."""
-        return self._failure is not None
+        """Whether a failure fail_next_commit() or fail_next_write() armed is still to come."""
+        return self._failure is not None or self._refuse_write_to is not None
 
     def _note_write(self, action: int, table: str | None, *_: object) -> int:
         if action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE):
+            if table is not None and table == self._refuse_write_to:
+                self._refuse_write_to = None
+                return sqlite3.SQLITE_DENY
             self._written.add(table or "")
         return sqlite3.SQLITE_OK
 
@@ -1545,6 +1554,14 @@ def _attempt(
 ) -> tuple[Any, BaseException | None]:
     try:
         return operation(connection), None
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError) as err:
+        return None, err  # a bug in the operation, not the disk: retrying cannot help
+    except sqlite3.Error as err:
+        # The disk or the file failed mid-statement: to the caller the same as a failed
+        # commit, so nobody answers a charger for what is not stored.
+        failure = LedgerError(str(err))
+        failure.__cause__ = err
+        return None, failure
     except Exception as err:
         return None, err
 
