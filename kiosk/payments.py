@@ -310,13 +310,20 @@ class PaymentDesk:
             _LOGGER.error("Payment %s: a completed Checkout without a payment", payment.payment_id)
             return
         if payment.state == RELEASED:
-            # Paid for a connector already let go (the kiosk lost the Checkout's id): undo.
+            # Paid for a connector already let go (the kiosk lost the Checkout's id): undo,
+            # recorded first, so the release is retried until Stripe confirms it.
             _LOGGER.warning(
                 "Payment %s: paid after it was released; cancelling", payment.payment_id
             )
-            with contextlib.suppress(stripe.InvalidRequestError):  # cancelled before
-                await self._gateway.cancel(intent_id, payment.payment_id)
-            await self._store.update(payment.payment_id, intent_id=intent_id)
+            cancelling = await self._store.advance(
+                payment.payment_id,
+                (RELEASED,),
+                CANCELLING,
+                intent_id=intent_id,
+                note="Paid after the charger was let go; the card hold is released.",
+            )
+            if cancelling is not None:
+                await self._settler.cancel(cancelling)
             return
         if payment.state != CHECKOUT:
             return  # handled already

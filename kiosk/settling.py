@@ -2,10 +2,12 @@
 
 Stripe keeps the first answer to an idempotency key, a 500 included, and gives it again to
 every retry for about a day. So after any error the PaymentIntent itself is read: captured or
-cancelled already, that is recorded; still held, Stripe has confirmed that the attempt
-changed nothing, and only then is a new key (the next attempt, written down before it is
-sent) used. Two keys for one capture are never both in flight: the one before was answered
-and found to have done nothing.
+cancelled already, that is recorded. Still held after a 500 that Stripe stored under the key,
+the attempt changed nothing and can never succeed, and only then is a new key (the next
+attempt, written down before it is sent) used. Any other failure keeps the key: with no
+answer (a timeout) the request may still land, and a retry under the same key cannot land a
+second time; Stripe stores no answer for a refused, conflicting or throttled request, so the
+same key is tried again. Two keys for one capture are never both in flight.
 """
 
 import logging
@@ -53,7 +55,7 @@ class HoldSettler:
             _LOGGER.warning("Payment %s: capture answered %s", payment.payment_id, err)
             authorisation = await self._gateway.authorisation(payment.intent_id)
             if authorisation.status == "requires_capture":
-                await self._store.next_attempt(payment.payment_id, CAPTURE, attempt)
+                await self._after_failure(payment, CAPTURE, attempt, err)
                 _LOGGER.error(
                     "Payment %s: Stripe did not capture %s; trying again later",
                     payment.payment_id,
@@ -61,6 +63,13 @@ class HoldSettler:
                 )
                 return
         await self._captured(payment, amount, authorisation)
+
+    async def _after_failure(
+        self, payment: Payment, action: str, attempt: int, err: stripe.StripeError
+    ) -> None:
+        """Move to a new key only when Stripe stored a failure under this one."""
+        if isinstance(err, stripe.APIError):  # 5xx; a timeout is APIConnectionError
+            await self._store.next_attempt(payment.payment_id, action, attempt)
 
     async def _captured(self, payment: Payment, amount: int, authorisation: Authorisation) -> None:
         if authorisation.status == "succeeded":
@@ -100,7 +109,7 @@ class HoldSettler:
             _LOGGER.warning("Payment %s: cancel answered %s", payment.payment_id, err)
             authorisation = await self._gateway.authorisation(payment.intent_id)
             if authorisation.status in CANCELLABLE:
-                await self._store.next_attempt(payment.payment_id, CANCEL, attempt)
+                await self._after_failure(payment, CANCEL, attempt, err)
                 _LOGGER.error(
                     "Payment %s: Stripe did not release the hold; trying again later",
                     payment.payment_id,

@@ -4,6 +4,7 @@ Assistant gone as the card hold ends, amounts per currency, and the Stripe key's
 "Charged once" is read from the fake Stripe's log of requests (what the kiosk sent, under
 which idempotency key), not from the fake refusing a second capture."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import stripe
 from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -88,21 +90,22 @@ def captures_of(log: list[Logged], intent_id: str) -> list[Logged]:
 
 
 def assert_charged_once(log: list[Logged], intent_id: str, amount: int) -> None:
-    """From the requests alone: a capture under a new key only after Stripe answered the one
-    before and said the intent was still held; exactly one capture took money, `amount`."""
+    """From the requests alone: a capture under a new key only after Stripe stored a 500
+    under the one before (it can never succeed) and then said the intent was still held;
+    exactly one capture took money, `amount`."""
     key: str | None = None
-    confirmed_uncaptured = True
+    failed_for_good = confirmed_uncaptured = True  # nothing sent yet: a first key is free
     for request in log:
         if request.path == f"/v1/payment_intents/{intent_id}" and request.method == "GET":
             status = (request.answer or {}).get("status")
             confirmed_uncaptured = confirmed_uncaptured or status == "requires_capture"
         elif request in captures_of(log, intent_id):
             if request.idempotency_key != key:
-                assert confirmed_uncaptured, (
-                    f"capture under a new key {request.idempotency_key} while {key} may have"
-                    " taken money"
-                )
+                new = f"a capture under a new key {request.idempotency_key} while {key}"
+                assert failed_for_good, f"{new} was not answered with a stored 500"
+                assert confirmed_uncaptured, f"{new} may have taken money"
                 key = request.idempotency_key
+            failed_for_good = request.status >= 500
             confirmed_uncaptured = False
     taken = [
         r.params["amount_to_capture"]
@@ -198,6 +201,46 @@ async def crash_at(site: Site, point: str) -> list[str]:
 
     gateway.capture = dying  # type: ignore[method-assign]
     return states
+
+
+async def test_a_capture_that_times_out_is_sent_again_under_the_same_key(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """No answer (a timeout) while the request is still on its way: the intent still reads
+    held, but the first request may land yet, so the retry keeps its key; when the late one
+    lands, Stripe replays the answer instead of taking money twice."""
+    charger, payment_id = await charging(hass, kiosk_entry, make_charger, site, freezer)
+    gateway = site.desk._gateway
+    send = gateway.capture
+    on_the_way: list[asyncio.Task[Any]] = []
+    landing = asyncio.Event()
+
+    async def late(intent_id: str, amount: int, payment_id: str, attempt: int = 0) -> Any:
+        await landing.wait()
+        with contextlib.suppress(stripe.StripeError):
+            await send(intent_id, amount, payment_id, attempt)
+
+    async def timing_out(intent_id: str, amount: int, payment_id: str, attempt: int = 0) -> Any:
+        if not on_the_way:
+            on_the_way.append(asyncio.create_task(late(intent_id, amount, payment_id, attempt)))
+            raise stripe.APIConnectionError("Request timed out")
+        return await send(intent_id, amount, payment_id, attempt)
+
+    gateway.capture = timing_out  # type: ignore[method-assign]
+    await unplugged(charger)
+    await site.desk.reconcile()  # sent, no answer; the intent reads still held
+    await site.desk.reconcile()  # sent again
+    landing.set()
+    await on_the_way[0]  # the first request lands after all
+    payment = await site.payment(payment_id)
+    assert payment.state == CAPTURED
+    assert payment.intent_id is not None
+    assert len({r.idempotency_key for r in captures_of(site.fake.log, payment.intent_id)}) == 1
+    assert_charged_once(site.fake.log, payment.intent_id, cents("2"))
 
 
 @pytest.mark.parametrize("point", ["before", "after"])

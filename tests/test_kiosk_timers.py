@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from kiosk.app import STORE
-from kiosk.store import CANCELLED, CAPTURED, CHARGING, CHECKOUT, RELEASED
+from kiosk.store import CANCELLED, CANCELLING, CAPTURED, CHARGING, CHECKOUT, RELEASED
 from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
@@ -200,6 +200,42 @@ async def test_a_payment_whose_checkout_was_never_stored_is_let_go_after_ten_min
     assert (await site.payment(orphan.payment_id)).state == RELEASED
     page = await (await site.http.get(f"{site.url}/c/CP-1/1")).text()
     assert "Free: you can charge here now." in page
+
+
+async def test_a_guest_who_pays_for_a_payment_already_let_go_gets_the_hold_released(
+    hass: HomeAssistant,
+    kiosk_entry: MockConfigEntry,
+    make_charger: ChargerFactory,
+    site: Site,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The kiosk died after Stripe opened the Checkout but before storing its id: released
+    as an orphan after 10 minutes, then paid all the same. The card hold is released, and
+    a 500 on that release (replayed by Stripe to its key) does not leave it held."""
+    await charger_ready(hass, kiosk_entry, make_charger)
+    opened: list[str] = []
+    open_checkout = site.desk._gateway.open_checkout
+
+    async def dies_after(*args: Any, **kwargs: Any) -> Any:
+        checkout_id, _ = await open_checkout(*args, **kwargs)
+        opened.append(checkout_id)
+        raise KioskDied
+
+    site.desk._gateway.open_checkout = dies_after  # type: ignore[method-assign]
+    with pytest.raises(KioskDied):
+        await site.desk.begin("CP-1", 1)
+    freezer.tick(timedelta(minutes=10) + MOMENT)
+    await site.desk.reconcile()
+    assert site.kiosk is not None
+    assert await site.kiosk.app[STORE].open_payments() == []  # released as an orphan
+    site.fake.fail_next(r"/cancel$")
+    payment_id = await site.pay(opened[0])
+    payment = await site.payment(payment_id)
+    assert payment.state == CANCELLING
+    await site.desk.reconcile()
+    payment = await site.payment(payment_id)
+    assert payment.state == CANCELLED
+    assert intent_of(site, payment)["status"] == "canceled"
 
 
 async def test_a_checkout_never_completed_is_ended_when_its_time_is_up(
