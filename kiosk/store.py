@@ -164,6 +164,8 @@ class PaymentStore:
                 self._db = sqlite3.connect(self._path, check_same_thread=False)
                 self._db.row_factory = sqlite3.Row
                 self._db.execute("PRAGMA journal_mode=WAL")
+                # A capture is written down before it is sent: that must survive power loss.
+                self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(SCHEMA)
             with self._db:
                 return work(self._db)

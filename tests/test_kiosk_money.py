@@ -27,7 +27,7 @@ from fake_stripe.server import FakeStripe
 from kiosk.app import STORE, StartRefused, create_app
 from kiosk.config import KioskConfig, StripeSettings
 from kiosk.currencies import capture_units, hold_problem
-from kiosk.store import CANCELLED, CAPTURED, CAPTURING, CHARGING
+from kiosk.store import CANCELLED, CAPTURED, CAPTURING, CHARGING, PaymentStore
 from simulator.charger import SimulatedCharger
 
 from .conftest import ChargerFactory
@@ -456,3 +456,20 @@ def test_a_hold_below_stripes_minimum_is_refused(currency: str, least: str) -> N
 def test_a_hold_stripe_cannot_write_in_its_units_is_refused(hold: str, currency: str) -> None:
     """Half a yen, a fils off the tens, a fraction of a króna: no such hold."""
     assert "is not a whole number of" in str(hold_problem(Decimal(hold), currency))
+
+
+async def test_the_kiosks_payments_are_written_durably(tmp_path: Path) -> None:
+    """WAL and synchronous=FULL on the store's own connection: a capture written down
+    before it is sent survives a power cut."""
+    store = PaymentStore(tmp_path / "kiosk.db")
+    await store.open()
+    try:
+        pragmas = await store._run(
+            lambda db: [
+                db.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous")
+            ]
+        )
+    finally:
+        await store.close()
+    assert pragmas == ["wal", 2]

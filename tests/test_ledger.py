@@ -97,7 +97,7 @@ async def test_failing_operation_rolls_back_alone(ledger: Ledger) -> None:
     """One bad operation in a commit group does not take the others with it."""
     bad = ledger.submit(lambda c: c.execute("INSERT INTO nowhere VALUES (1)"))
     good = ledger.start_transaction("CP-1", 1, "TAG", 0, T0)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(LedgerError, match="no such table"):
         await bad
     assert (await good).transaction_id == 1
     assert len(await ledger.load_transactions()) == 1
@@ -127,6 +127,22 @@ async def test_same_moment_different_measurands_are_all_kept(ledger: Ledger) -> 
     power = MeterReading("CP-1", 1, None, T0, None, Decimal(7400), [{"measurand": "P"}])
     await ledger.add_meter_readings([energy, power])
     await ledger.add_meter_readings([energy, power])
+    count = await ledger.submit(
+        lambda c: c.execute("SELECT COUNT(*) FROM meter_readings").fetchone()
+    )
+    assert count == (2,)
+
+
+async def test_a_reading_of_transaction_minus_one_is_not_one_of_no_transaction(
+    ledger: Ledger,
+) -> None:
+    """Same charger, connector, moment and values: with no transaction and with id -1 they
+    are two readings, neither taken for the other's repeat."""
+    values = [{"measurand": "E"}]
+    none = MeterReading("CP-1", 1, None, T0, Decimal(500), None, values)
+    minus_one = MeterReading("CP-1", 1, -1, T0, Decimal(500), None, values)
+    await ledger.add_meter_readings([none])
+    await ledger.add_meter_readings([minus_one])
     count = await ledger.submit(
         lambda c: c.execute("SELECT COUNT(*) FROM meter_readings").fetchone()
     )

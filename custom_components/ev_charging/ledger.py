@@ -244,6 +244,14 @@ MIGRATIONS: tuple[str, ...] = (
         end_data TEXT NOT NULL
     );
     """,
+    """
+    -- A reading of no transaction and one of transaction -1 (which a charger may send) are
+    -- different readings: the duplicate check used -1 for "no transaction" before.
+    DROP INDEX meter_readings_once;
+    CREATE UNIQUE INDEX meter_readings_once ON meter_readings(
+        charger_id, connector_id, IFNULL(transaction_id, 'none'), timestamp, digest
+    );
+    """,
 )
 
 RAW_FRAME_CHARS = 2048
