@@ -246,7 +246,7 @@ class SimChargePoint(ChargePoint):  # type: ignore[misc]  # ocpp ships no type i
                 key = json.dumps(msg[1])
                 waiter = sim._pending.get(key)
                 if waiter is not None and not waiter.done():
-                    sim._take_in(msg)
+                    sim._take_in(key, msg)
                     waiter.set_result(msg)
                 elif key in sim._given_up:  # late reply to a timed-out or cancelled call
                     sim._given_up.discard(key)
@@ -458,6 +458,8 @@ class SimulatedCharger:
         self._closed.set()
         self._call_lock = asyncio.Lock()  # OCPP-J allows one outstanding CALL per side
         self._pending: dict[str, asyncio.Future[list[Any]]] = {}
+        self._on_reply: dict[str, Callable[[Payload], None]] = {}
+        """Per pending call: what to take in from its answer as soon as it is read."""
         self._given_up: set[str] = set()  # ids of calls that stopped waiting for a reply
         self._frame_waiters: list[tuple[Callable[[Frame], bool], asyncio.Future[Frame]]] = []
         self._sessions: dict[int, _Session] = {}
@@ -622,10 +624,14 @@ class SimulatedCharger:
         finally:
             self._frame_waiters.remove(entry)
 
-    def _take_in(self, reply: list[Any]) -> None:
+    def _take_in(self, key: str, reply: list[Any]) -> None:
         """What a real charger takes in from an answer before it reads its next frame: the
-        heartbeat interval of an accepted boot (a BootNotification.conf's shape)."""
+        heartbeat interval of an accepted boot (a BootNotification.conf's shape), and what
+        its caller asked for (a StartTransaction's transaction id: a RemoteStopTransaction
+        right behind the answer names it)."""
         payload = reply[2] if len(reply) > 2 and isinstance(reply[2], dict) else {}
+        if (take := self._on_reply.pop(key, None)) is not None and reply[0] == _RESULT:
+            take(payload)
         if (
             set(payload) == {"currentTime", "interval", "status"}
             and payload["status"] == "Accepted"
@@ -658,6 +664,7 @@ class SimulatedCharger:
                 raise TimeoutError(f"no answer within {reply_within} s to {raw}") from None
             finally:
                 del self._pending[key]
+                self._on_reply.pop(key, None)
                 if fut.cancelled():
                     if len(self._given_up) > 100:  # replies that never came
                         self._given_up.clear()
@@ -665,16 +672,19 @@ class SimulatedCharger:
 
     # --- CALLs to the CSMS ------------------------------------------------------------
 
-    async def call(self, payload: Any) -> Payload:
+    async def call(self, payload: Any, take_in: Callable[[Payload], None] | None = None) -> Payload:
         """Send any ``ocpp.v16.call`` payload; return the CALLRESULT payload (camelCase).
 
         Request and answer are checked against the OCPP 1.6 schemas (use ``call_raw``
         for invalid frames); a CALLERROR is raised as the matching ``OCPPError``.
+        `take_in` gets the answer the moment it is read, before the next frame is.
         """
         action = type(payload).__name__
         body = remove_nones(snake_to_camel_case(serialize_as_dict(payload)))
         request = Call(str(uuid.uuid4()), action, body)
         await validate_payload(request, OCPP_VERSION)
+        if take_in is not None:
+            self._on_reply[json.dumps(request.unique_id)] = take_in
         reply = await self._request(
             json.dumps(request.unique_id), request.to_json(), self.config.response_timeout
         )
@@ -758,18 +768,21 @@ class SimulatedCharger:
         else:
             self.energy_wh[connector_id] = meter_start
         held = self.reservations.get(connector_id)
-        result = await self.call(
+
+        def started(result: Payload) -> None:
+            self.transactions[connector_id] = result["transactionId"]
+            self.reservations.pop(connector_id, None)  # a reservation ends with a session
+
+        return await self.call(
             call.StartTransaction(
                 connector_id=connector_id,
                 id_tag=id_tag,
                 meter_start=meter_start,
                 timestamp=iso(timestamp),
                 reservation_id=held[0] if held and held[1] == id_tag else None,
-            )
+            ),
+            take_in=started,
         )
-        self.transactions[connector_id] = result["transactionId"]
-        self.reservations.pop(connector_id, None)  # a reservation ends when a session starts
-        return result
 
     async def meter_values(
         self,

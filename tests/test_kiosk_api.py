@@ -418,6 +418,56 @@ async def test_paid_session_stopped_by_the_guest_or_never_started(
     await eventually(finished, "stopped by the guest")
 
 
+async def test_a_stop_pressed_before_the_charger_heard_its_start_answer_waits_for_it(
+    hass: HomeAssistant, kiosk: Kiosk, kiosk_entry: MockConfigEntry, make_charger: ChargerFactory
+) -> None:
+    """The session shows charging once its start is stored, a moment before the answer to
+    StartTransaction is on the wire. A stop pressed then goes after that answer: a charger
+    refuses a RemoteStopTransaction naming a transaction id it has not heard yet."""
+    await add_tariff(hass, kiosk_entry, **{CONF_PRICE_PER_KWH: "0.30"})
+    charger = await make_charger("CP-1", owner_approved=True)
+    other = await make_charger("CP-2", owner_approved=True)
+    await charger.status(1, "Available")
+    charger.answers["RemoteStartTransaction"] = {"status": "Accepted"}  # the car comes below
+    _, hold = await kiosk.call("POST", "/holds", {"charger_id": "CP-1", "connector_id": 1})
+    _, session = await kiosk.call(
+        "POST", "/sessions", {"hold_id": hold["hold_id"], "cap": "20.00", "reference": "p5"}
+    )
+    connection = kiosk_entry.runtime_data.central.connections["CP-1"]
+    answer_waiting, answer_goes = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+    send, call = connection._send, connection.call
+
+    async def slow_send(message: str) -> None:
+        if message.startswith("[3,") and '"idTagInfo"' in message and '"transactionId"' in message:
+            answer_waiting.set()
+            await answer_goes.wait()
+        await send(message)
+
+    async def noted_call(payload: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(type(payload).__name__)
+        return await call(payload, *args, **kwargs)
+
+    connection._send = slow_send  # type: ignore[method-assign]
+    connection.call = noted_call  # type: ignore[method-assign]
+    starting = asyncio.create_task(charger.start_transaction(1, bill_tag(charger), meter_start=0))
+    path = f"/sessions/{session['session_id']}"
+    try:
+        await until(answer_waiting.is_set, "the start's answer about to leave")
+        assert (await kiosk.call("GET", path))[1]["state"] == "charging"
+        stopping = asyncio.create_task(kiosk.call("POST", f"{path}/stop"))
+        await until(lambda: "RemoteStopTransaction" in calls, "the stop on its way")
+        for _ in range(5):  # a stop sent now would reach the charger meanwhile
+            await other.heartbeat()
+        assert not any(a == "RemoteStopTransaction" for a, _ in charger.received_calls)
+    finally:
+        answer_goes.set()
+    await starting
+    status, _ = await stopping
+    assert status == 200
+    await until(lambda: 1 not in charger.transactions, "stopped by the guest")
+
+
 def later(minutes: int) -> datetime:
     """A reading's time: a charger cannot deliver kilowatt-hours within milliseconds."""
     return dt_util.utcnow() + timedelta(minutes=minutes)

@@ -1,6 +1,7 @@
 """One charger's websocket session: the `ocpp` ChargePoint with 1.6-correct routing."""
 
 import asyncio
+import contextlib
 import functools
 import logging
 from datetime import datetime
@@ -105,6 +106,9 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         self._actions: dict[str, str] = {}
         """Our CALLs under way: message id -> action."""
         self._pong = asyncio.Event()
+        self._start_answered = asyncio.Event()
+        """Clear while a StartTransaction is being answered (see call())."""
+        self._start_answered.set()
 
     @classmethod
     def handled_actions(cls) -> list[str]:
@@ -174,7 +178,14 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         unique_id: str | None = None,
         skip_schema_validation: bool = False,
     ) -> Any:
-        """The ocpp library's call, noting which action each message id asks for."""
+        """The ocpp library's call, noting which action each message id asks for.
+
+        A CALL waits for the answer to a StartTransaction being answered (bounded by the
+        response timeout): a RemoteStopTransaction must not reach the charger before the
+        transaction id it names, or the charger refuses it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._response_timeout):
+                await self._start_answered.wait()
         unique_id = unique_id or str(self._unique_id_generator())
         self._actions[unique_id] = type(payload).__name__
         try:
@@ -230,6 +241,7 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
         try:
             await self._route(raw_msg, self._seen())
         finally:
+            self._start_answered.set()  # frames are routed one at a time
             self.central.check_health(self.charger)
 
     async def _route(self, raw_msg: str, received_at: datetime) -> None:
@@ -252,6 +264,8 @@ class ChargerConnection(ChargePoint):  # type: ignore[misc]
             self._response_queue.put_nowait(self._checked_reply(message))
             return
 
+        if message.action == "StartTransaction":
+            self._start_answered.clear()
         ref = self._record(message.action, message.message_id, raw_msg, received_at)
         try:
             payload_in, result = await self._handle(message)
